@@ -1,0 +1,159 @@
+// test_ops.cpp: the generic op tests. Every op listed in kernels/ops.def and each of its test cases is picked
+// up here by itself: nothing in this file names an op.
+//   OpRegistry.*         every op has test cases (and benchmark cases unless it is a pure view)
+//   Gradcheck/*          central-difference gradient check in double, random upstream gradient
+//   FloatVsDouble/*      the f32 instantiation agrees with the f64 one (forward and backward)
+//   Tape/*               the op recorded by apply() and run through backward() gives the direct backward's
+//                        gradients (checks the tape handles the op's outputs, views included)
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "autograd/gradcheck.h"
+#include "autograd/registry.h"
+#include "autograd/tape.h"
+
+using namespace fs;
+
+namespace {
+
+struct OpCase {
+    const OpSpec* spec;
+    TestCase tc;
+};
+
+std::vector<OpCase> all_cases() {
+    std::vector<OpCase> v;
+    for (const OpSpec* s : op_registry())
+        for (TestCase& tc : s->test_cases()) v.push_back({s, std::move(tc)});
+    return v;
+}
+
+std::string case_name(const testing::TestParamInfo<OpCase>& info) {
+    std::string n = std::string(info.param.spec->name) + "__" + info.param.tc.name;
+    for (char& c : n)
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+    return n;
+}
+
+// Largest |a-b| relative to the larger of 1 and max|b|.
+double scaled_err(const Tensor& a, const Tensor& b) {
+    std::vector<double> va = a.to_vector(), vb = b.to_vector();
+    double m = 1, e = 0;
+    for (double x : vb) m = std::max(m, std::fabs(x));
+    for (size_t i = 0; i < va.size(); ++i) {
+        double d = std::fabs(va[i] - vb[i]);
+        if (std::isnan(d)) return d;
+        e = std::max(e, d);
+    }
+    return e / m;
+}
+
+}  // namespace
+
+TEST(OpRegistry, EveryOpHasTestCasesAndItsOwnName) {
+    ASSERT_EQ(op_registry().size(), op_def_names().size());
+    std::set<std::string> seen;
+    for (size_t i = 0; i < op_registry().size(); ++i) {
+        const OpSpec* s = op_registry()[i];
+        EXPECT_STREQ(s->name, op_def_names()[i]) << "spec name differs from its ops.def line";
+        EXPECT_TRUE(seen.insert(s->name).second) << "duplicate op " << s->name;
+        ASSERT_NE(s->forward, nullptr) << s->name;
+        ASSERT_NE(s->backward, nullptr) << s->name;
+        ASSERT_NE(s->test_cases, nullptr) << s->name;
+        EXPECT_FALSE(s->test_cases().empty()) << s->name << " has no test cases";
+        ASSERT_NE(s->perf_cases, nullptr) << s->name;
+        if (!(s->flags & k_op_view)) {
+            EXPECT_FALSE(s->perf_cases().empty()) << s->name << " has no benchmark case";
+        }
+    }
+}
+
+TEST(OpRegistry, UnknownNameThrowsListingTheKnownOnes) {
+    try {
+        op_by_name("no_such_op");
+        FAIL() << "op_by_name accepted an unknown name";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(op_registry()[0]->name), std::string::npos) << e.what();
+    }
+}
+
+class OpCaseTest : public testing::TestWithParam<OpCase> {};
+
+TEST_P(OpCaseTest, Gradcheck) {
+    const OpCase& c = GetParam();
+    GradcheckResult r = gradcheck(*c.spec, c.tc);
+    EXPECT_TRUE(r.ok) << c.spec->name << "/" << c.tc.name << ": checked " << r.checked << ", skipped "
+                      << r.skipped_kinks << ", max error " << r.max_abs_err << "\n"
+                      << r.report;
+}
+
+TEST_P(OpCaseTest, FloatVsDouble) {
+    const OpCase& c = GetParam();
+    std::mt19937_64 rng1(7), rng2(7);
+    std::vector<Tensor> in64 = make_case_inputs(c.tc.inputs, DType::f64, rng1);
+    std::vector<Tensor> in32 = make_case_inputs(c.tc.inputs, DType::f32, rng2);
+    NoGradGuard ng;
+    std::vector<Tensor> o64 = c.spec->forward(in64, c.tc.attrs), o32 = c.spec->forward(in32, c.tc.attrs);
+    ASSERT_EQ(o64.size(), o32.size());
+    std::vector<Tensor> d64, d32, det64, det32;
+    std::mt19937_64 rr(11);
+    for (size_t k = 0; k < o64.size(); ++k) {
+        ASSERT_EQ(o32[k].dtype(), DType::f32);
+        ASSERT_EQ(o64[k].shape(), o32[k].shape());
+        // f32 vs f64 on O(1) inputs through short reductions: relative 1e-4 is ~1000x float epsilon, far
+        // below the size of any indexing or formula error.
+        EXPECT_LE(scaled_err(o32[k], o64[k]), 1e-4) << "forward output " << k;
+        d64.push_back(Tensor::uniform(o64[k].shape(), -1, 1, rr, DType::f64));
+        d32.push_back(d64.back().to(DType::f32));
+        det64.push_back(o64[k].detach());
+        det32.push_back(o32[k].detach());
+    }
+    std::vector<bool> needs;
+    for (const InputSpec& s : c.tc.inputs) needs.push_back(s.grad);
+    std::vector<Tensor> g64 = c.spec->backward({in64, det64, d64, needs, c.tc.attrs});
+    std::vector<Tensor> g32 = c.spec->backward({in32, det32, d32, needs, c.tc.attrs});
+    for (size_t i = 0; i < needs.size(); ++i) {
+        if (!needs[i]) continue;
+        ASSERT_TRUE(g32[i].defined() && g64[i].defined());
+        EXPECT_EQ(g32[i].dtype(), DType::f32);
+        EXPECT_LE(scaled_err(g32[i], g64[i]), 1e-4) << "gradient of input " << i;  // same reason as above
+    }
+}
+
+TEST_P(OpCaseTest, TapeMatchesDirectBackward) {
+    const OpCase& c = GetParam();
+    std::mt19937_64 rng(3);
+    std::vector<Tensor> in = make_case_inputs(c.tc.inputs, DType::f64, rng);
+    std::vector<Tensor> leaves;
+    for (size_t i = 0; i < in.size(); ++i) {
+        // A fresh handle per input so the leaf gradient lands on exactly this input.
+        leaves.push_back(in[i].detach().set_requires_grad(c.tc.inputs[i].grad));
+    }
+    std::vector<Tensor> out = apply(*c.spec, leaves, c.tc.attrs);
+    std::vector<Tensor> R, det;
+    std::vector<bool> needs;
+    for (const Tensor& o : out) {
+        R.push_back(Tensor::uniform(o.shape(), -1, 1, rng, DType::f64));
+        det.push_back(o.detach());
+    }
+    for (const InputSpec& s : c.tc.inputs) needs.push_back(s.grad);
+    std::vector<Tensor> direct = c.spec->backward({in, det, R, needs, c.tc.attrs});
+    ASSERT_EQ(out.size(), 1u) << "multi-output ops need a tape test that seeds every output";
+    ASSERT_TRUE(out[0].requires_grad());
+    {
+        backward(out[0], R[0]);
+        for (size_t i = 0; i < leaves.size(); ++i) {
+            if (!needs[i]) {
+                EXPECT_FALSE(leaves[i].grad().defined());
+                continue;
+            }
+            ASSERT_TRUE(leaves[i].grad().defined()) << "input " << i << " got no gradient";
+            // Same double arithmetic on both paths; only accumulation order can differ.
+            EXPECT_LE(max_abs_diff(leaves[i].grad(), direct[i]), 1e-12) << "input " << i;
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Ops, OpCaseTest, testing::ValuesIn(all_cases()), case_name);
