@@ -4,6 +4,9 @@
 #pragma once
 #include <vector>
 
+#include "autograd/functional_linalg.h"
+#include "autograd/functional_nn.h"
+#include "autograd/functional_norm.h"
 #include "autograd/tape.h"
 
 namespace fs {
