@@ -1,0 +1,31 @@
+// adam.h: Adam over a list of parameters (faceswap-GAN uses β1 0.5, β2 0.999, ε 1e-7: Keras 2.1.5's Adam).
+// Keras form: lr_t = lr·sqrt(1−β2^t)/(1−β1^t); p −= lr_t·m/(sqrt(v)+ε). The fused flat-buffer Adam of the
+// model issue replaces the per-tensor loop; the arithmetic stays this.
+#pragma once
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace fs {
+
+struct AdamConfig {
+    double lr = 1e-4, beta1 = 0.5, beta2 = 0.999, eps = 1e-7;
+};
+
+class Adam {
+ public:
+    Adam(std::vector<Tensor> params, AdamConfig cfg);
+    /// One update from the parameters' accumulated gradients (parameters without a gradient are left alone).
+    void step();
+    /// Forgets the moments and the step count (faceswap-GAN resets Adam at every schedule phase change).
+    void reset();
+    int64_t steps() const { return m_t; }
+    AdamConfig& config() { return m_cfg; }
+
+ private:
+    std::vector<Tensor> m_params, m_m, m_v;
+    AdamConfig m_cfg;
+    int64_t m_t = 0;
+};
+
+}  // namespace fs
