@@ -30,6 +30,10 @@ Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
 
+// --- attention (autograd/ops/attention.cpp) -------------------------------------------------------------------
+/// o = softmax(scale · q kᵀ) v over the keys: q (B,N,D), k (B,M,D), v (B,M,E) -> (B,N,E); O(M) memory per row.
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale = 1.0);
+
 // --- views (autograd/ops/views.cpp) ----------------------------------------------------------------------------
 struct SliceParams {
     int64_t axis = 0, start = 0, end = 0, step = 1;

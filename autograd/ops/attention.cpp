@@ -1,0 +1,91 @@
+// attention.cpp: the spec of the fused softmax attention op.
+#include "autograd/functional.h"
+#include "autograd/registry.h"
+#include "kernels/attention.h"
+
+namespace fs {
+
+static AttentionParams attention_params(const std::any& a) {
+    return a.has_value() ? attrs_as<AttentionParams>(a, "attention") : AttentionParams{};
+}
+
+struct AttnDims {
+    int64_t B, N, M, D, E;
+};
+static AttnDims attention_dims(const std::vector<Tensor>& in) {
+    check_rank(in[0], 3, "attention", "q");
+    check_rank(in[1], 3, "attention", "k");
+    check_rank(in[2], 3, "attention", "v");
+    AttnDims d{in[0].size(0), in[0].size(1), in[1].size(1), in[0].size(2), in[2].size(2)};
+    FS_CHECK(in[1].size(0) == d.B && in[2].size(0) == d.B, "attention: batch sizes differ: q ", in[0].str(), ", k ",
+             in[1].str(), ", v ", in[2].str());
+    FS_CHECK(in[1].size(2) == d.D, "attention: q has D=", d.D, " but k has D=", in[1].size(2));
+    FS_CHECK(in[2].size(1) == d.M, "attention: k has M=", d.M, " keys but v has ", in[2].size(1), " values");
+    FS_CHECK(d.M >= 1, "attention: needs at least one key");
+    return d;
+}
+
+static std::vector<Tensor> attention_fwd(const std::vector<Tensor>& in, const std::any& a) {
+    AttnDims d = attention_dims(in);
+    Tensor q = in[0].contiguous(), k = in[1].contiguous(), v = in[2].contiguous();
+    Tensor o = Tensor::empty({d.B, d.N, d.E}, q.dtype());
+    AttentionParams p = attention_params(a);
+    dispatch_float(q.dtype(), "attention", [&](auto tag) {
+        using T = decltype(tag);
+        attention_forward_cpu<T>(p, q.data<T>(), k.data<T>(), v.data<T>(), o.data<T>(), d.B, d.N, d.M, d.D, d.E);
+    });
+    return {o};
+}
+
+static std::vector<Tensor> attention_bwd(const BackwardArgs& g) {
+    AttnDims d = attention_dims(g.in);
+    Tensor q = g.in[0].contiguous(), k = g.in[1].contiguous(), v = g.in[2].contiguous();
+    Tensor o = g.out[0].contiguous();
+    Tensor dq = g.needs[0] ? Tensor::empty(q.shape(), q.dtype()) : Tensor();
+    Tensor dk = g.needs[1] ? Tensor::empty(k.shape(), k.dtype()) : Tensor();
+    Tensor dv = g.needs[2] ? Tensor::empty(v.shape(), v.dtype()) : Tensor();
+    AttentionParams p = attention_params(g.attrs);
+    dispatch_float(q.dtype(), "attention backward", [&](auto tag) {
+        using T = decltype(tag);
+        auto ptr = [](Tensor& t) { return t.defined() ? t.data<T>() : nullptr; };
+        attention_backward_cpu<T>(p, q.data<T>(), k.data<T>(), v.data<T>(), o.data<T>(), g.dout[0].data<T>(),
+                                  ptr(dq), ptr(dk), ptr(dv), d.B, d.N, d.M, d.D, d.E);
+    });
+    return {dq, dk, dv};
+}
+
+static double attention_flops(const std::vector<Tensor>& in, const std::any&) {
+    AttnDims d = attention_dims(in);
+    return 2.0 * double(d.B) * double(d.N) * double(d.M) * double(d.D + d.E);
+}
+
+static std::vector<TestCase> attention_cases() {
+    auto t = [](Shape s, bool strided = false) {
+        InputSpec i;
+        i.shape = std::move(s);
+        i.strided = strided;
+        return i;
+    };
+    return {{"self_b2_n6_d3_e4", {t({2, 6, 3}), t({2, 6, 3}), t({2, 6, 4})}, {}},
+            {"cross_n5_m7", {t({1, 5, 2}), t({1, 7, 2}), t({1, 7, 3})}, {}},
+            {"d1_e1", {t({2, 4, 1}), t({2, 4, 1}), t({2, 4, 1})}, {}},
+            {"one_key", {t({1, 3, 2}), t({1, 1, 2}), t({1, 1, 3})}, {}},
+            {"scaled", {t({1, 5, 4}), t({1, 5, 4}), t({1, 5, 2})}, AttentionParams{0.5}},
+            {"strided", {t({2, 4, 3}, true), t({2, 4, 3}), t({2, 4, 5}, true)}, {}}};
+}
+
+static std::vector<PerfCase> attention_perf() {
+    // faceswap-GAN's attention maps at RES 64 (spec §2.5): decoder 32×32 (C 128, C/8 16) and 64×64 (C 64, C/8 8),
+    // at batch 1 here because the reference kernel is naive.
+    InputSpec q1{{1, 1024, 16}}, v1{{1, 1024, 128}}, q2{{1, 4096, 8}}, v2{{1, 4096, 64}};
+    return {{"b1_n1024_d16_e128", {q1, q1, v1}, {}}, {"b1_n4096_d8_e64", {q2, q2, v2}, {}}};
+}
+
+const OpSpec k_spec_attention = {"attention", 3, 3, attention_fwd, attention_bwd, attention_cases, attention_perf,
+                                 attention_flops, k_op_none};
+
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale) {
+    return apply1(k_spec_attention, {q, k, v}, AttentionParams{scale});
+}
+
+}  // namespace fs
