@@ -1,0 +1,170 @@
+// conv.cpp: the conv2d spec: x (N,C,H,W), w (OC,C,KH,KW), optional bias b (OC) -> y (N,OC,Ho,Wo), with
+// per-side padding (zeros or reflect) and per-axis stride from Conv2dParams. Kernels in kernels/cpu/conv.cpp.
+#include "autograd/functional.h"
+#include "autograd/registry.h"
+#include "autograd/tape.h"
+#include "kernels/conv.h"
+
+namespace fs {
+
+// Checks the inputs and params and derives the sizes; every message names conv2d and the shapes involved.
+static Conv2dGeom conv2d_geom(const std::vector<Tensor>& in, const Conv2dParams& p) {
+    FS_CHECK(in.size() == 2 || in.size() == 3, "conv2d: expects (x, w) or (x, w, b), got ", in.size(), " inputs");
+    const Tensor& x = in[0];
+    const Tensor& w = in[1];
+    check_rank(x, 4, "conv2d", "input x (N, C, H, W)");
+    check_rank(w, 4, "conv2d", "weight w (OC, C, KH, KW)");
+    check_same_dtype_device(in, "conv2d");
+    FS_CHECK(x.device() == Device::cpu, "conv2d: only the CPU backend is available for ", x.str());
+    Conv2dGeom g;
+    g.N = x.size(0), g.C = x.size(1), g.H = x.size(2), g.W = x.size(3);
+    g.OC = w.size(0), g.KH = w.size(2), g.KW = w.size(3);
+    FS_CHECK(w.size(1) == g.C, "conv2d: input ", x.str(), " has C=", g.C, " but weight ", w.str(), " expects ",
+             w.size(1));
+    FS_CHECK(g.N >= 1 && g.C >= 1 && g.H >= 1 && g.W >= 1 && g.OC >= 1 && g.KH >= 1 && g.KW >= 1,
+             "conv2d: empty input ", x.str(), " or weight ", w.str());
+    if (in.size() == 3) {
+        check_rank(in[2], 1, "conv2d", "bias b (OC)");
+        FS_CHECK(in[2].size(0) == g.OC, "conv2d: weight ", w.str(), " has OC=", g.OC, " but bias is ", in[2].str());
+    }
+    FS_CHECK(p.stride_h >= 1 && p.stride_w >= 1, "conv2d: strides (", p.stride_h, ", ", p.stride_w,
+             ") must be >= 1");
+    FS_CHECK(p.pad_top >= 0 && p.pad_bottom >= 0 && p.pad_left >= 0 && p.pad_right >= 0,
+             "conv2d: negative padding (top ", p.pad_top, ", bottom ", p.pad_bottom, ", left ", p.pad_left,
+             ", right ", p.pad_right, ")");
+    if (p.pad_mode == PadMode::reflect) {
+        // A single mirror must land inside the input: padding of n or more would need to reflect twice.
+        FS_CHECK(p.pad_top < g.H && p.pad_bottom < g.H && p.pad_left < g.W && p.pad_right < g.W,
+                 "conv2d: reflect padding (top ", p.pad_top, ", bottom ", p.pad_bottom, ", left ", p.pad_left,
+                 ", right ", p.pad_right, ") must be smaller than the input's H=", g.H, " and W=", g.W);
+    }
+    g.Ho = window_out_size(g.H, g.KH, p.pad_top, p.pad_bottom, p.stride_h);
+    g.Wo = window_out_size(g.W, g.KW, p.pad_left, p.pad_right, p.stride_w);
+    FS_CHECK(g.Ho >= 1 && g.Wo >= 1, "conv2d: kernel ", g.KH, "x", g.KW, " does not fit input ", x.str(),
+             " padded by (top ", p.pad_top, ", bottom ", p.pad_bottom, ", left ", p.pad_left, ", right ",
+             p.pad_right, ")");
+    return g;
+}
+
+static std::vector<Tensor> conv2d_fwd(const std::vector<Tensor>& in, const std::any& a) {
+    const Conv2dParams& p = attrs_as<Conv2dParams>(a, "conv2d");
+    Conv2dGeom g = conv2d_geom(in, p);
+    Tensor x = in[0].contiguous(), w = in[1].contiguous();
+    Tensor b = in.size() == 3 ? in[2].contiguous() : Tensor();
+    Tensor y = Tensor::empty({g.N, g.OC, g.Ho, g.Wo}, x.dtype());
+    dispatch_float(x.dtype(), "conv2d", [&](auto tag) {
+        using T = decltype(tag);
+        conv2d_forward_cpu<T>(p, g, x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, y.data<T>());
+    });
+    return {y};
+}
+
+static std::vector<Tensor> conv2d_bwd(const BackwardArgs& args) {
+    const Conv2dParams& p = attrs_as<Conv2dParams>(args.attrs, "conv2d");
+    Conv2dGeom g = conv2d_geom(args.in, p);
+    Tensor x = args.in[0].contiguous(), w = args.in[1].contiguous(), dy = args.dout[0].contiguous();
+    const bool has_b = args.in.size() == 3;
+    Tensor dx = args.needs[0] ? Tensor::empty(x.shape(), x.dtype()) : Tensor();
+    Tensor dw = args.needs[1] ? Tensor::empty(w.shape(), w.dtype()) : Tensor();
+    Tensor db = has_b && args.needs[2] ? Tensor::empty({g.OC}, x.dtype()) : Tensor();
+    dispatch_float(x.dtype(), "conv2d backward", [&](auto tag) {
+        using T = decltype(tag);
+        conv2d_backward_cpu<T>(p, g, x.data<T>(), w.data<T>(), dy.data<T>(), dx.defined() ? dx.data<T>() : nullptr,
+                               dw.defined() ? dw.data<T>() : nullptr, db.defined() ? db.data<T>() : nullptr);
+    });
+    std::vector<Tensor> grads = {dx, dw};
+    if (has_b) grads.push_back(db);
+    return grads;
+}
+
+static double conv2d_flops(const std::vector<Tensor>& in, const std::any& a) {
+    Conv2dGeom g = conv2d_geom(in, attrs_as<Conv2dParams>(a, "conv2d"));
+    // One multiply and one add per (output element, input channel, tap); the bias add is negligible.
+    return 2.0 * double(g.N * g.OC * g.Ho * g.Wo) * double(g.C * g.KH * g.KW);
+}
+
+// --- test and perf cases -------------------------------------------------------------------------------------
+
+// A case: x (N,C,H,W), w (OC,C,KH,KW), bias or not, params; `strided` hands x and w in as non-contiguous views.
+static TestCase conv_case(const std::string& name, Shape x, Shape w, bool bias, Conv2dParams p,
+                          bool strided = false) {
+    InputSpec xs, ws;
+    xs.shape = std::move(x);
+    ws.shape = std::move(w);
+    xs.strided = ws.strided = strided;
+    std::vector<InputSpec> in = {xs, ws};
+    if (bias) {
+        InputSpec bs;
+        bs.shape = {ws.shape[0]};
+        in.push_back(bs);
+    }
+    return {name, in, p};
+}
+
+static std::vector<TestCase> conv2d_cases() {
+    using P = Conv2dParams;
+    Conv2dParams reflect1;  // upscale_nn: reflect-pad 1 then a 3×3 "valid" conv
+    reflect1.pad_top = reflect1.pad_bottom = reflect1.pad_left = reflect1.pad_right = 1;
+    reflect1.pad_mode = PadMode::reflect;
+    Conv2dParams reflect_asym;  // every side different, one side 0, one side reaching the edge-1 limit
+    reflect_asym.pad_top = 2, reflect_asym.pad_bottom = 1, reflect_asym.pad_left = 0, reflect_asym.pad_right = 3;
+    reflect_asym.pad_mode = PadMode::reflect;
+    Conv2dParams mixed_stride = P::valid();  // stride 2 down, 1 across, zero padding on some sides only
+    mixed_stride.stride_h = 2;
+    mixed_stride.pad_top = 1, mixed_stride.pad_right = 2;
+    return {
+        // Kernel sizes 1, 3, 4, 5, 7 under TF 'same' and 'valid', stride 1 and 2, odd sizes.
+        conv_case("k1_s1_bias", {2, 3, 4, 5}, {5, 3, 1, 1}, true, P::valid()),
+        conv_case("k3_s1_same_bias", {2, 3, 5, 6}, {4, 3, 3, 3}, true, P::tf_same(3, 3, 1, 5, 6)),
+        // 3×3/s2 'same' on an even input: pads top/left 0, bottom/right 1 (the encoder's conv_block).
+        conv_case("k3_s2_same_even_asym", {2, 2, 6, 8}, {3, 2, 3, 3}, false, P::tf_same(3, 3, 2, 6, 8)),
+        // ... and on odd sizes: 1/1 both ways.
+        conv_case("k3_s2_same_odd", {2, 2, 7, 5}, {3, 2, 3, 3}, false, P::tf_same(3, 3, 2, 7, 5)),
+        // 4×4/s2 'same' (conv_block_d): 1/1.
+        conv_case("k4_s2_same", {2, 3, 8, 6}, {4, 3, 4, 4}, false, P::tf_same(4, 4, 2, 8, 6)),
+        // 4×4/s1 'same' (the discriminator head, OC=1): top/left 1, bottom/right 2.
+        conv_case("k4_s1_same_asym_oc1", {2, 3, 5, 6}, {1, 3, 4, 4}, false, P::tf_same(4, 4, 1, 5, 6)),
+        // 5×5/s1 'same' (first encoder conv, output heads): 2/2.
+        conv_case("k5_s1_same_bias", {2, 3, 7, 6}, {3, 3, 5, 5}, true, P::tf_same(5, 5, 1, 7, 6)),
+        conv_case("k5_s2_valid_c1", {2, 1, 9, 10}, {3, 1, 5, 5}, true, P::valid(2)),
+        conv_case("k7_s1_valid", {1, 2, 9, 8}, {2, 2, 7, 7}, false, P::valid()),
+        conv_case("k7_s2_same", {1, 2, 9, 8}, {2, 2, 7, 7}, true, P::tf_same(7, 7, 2, 9, 8)),
+        // Non-square kernel, different stride per axis, padding on two sides only.
+        conv_case("k3x2_mixed_stride", {2, 2, 7, 6}, {3, 2, 3, 2}, true, mixed_stride),
+        conv_case("reflect1_k3_bias", {2, 3, 6, 5}, {4, 3, 3, 3}, true, reflect1),
+        conv_case("reflect_asym_k3", {1, 2, 4, 5}, {2, 2, 3, 3}, false, reflect_asym),
+        // Size-1 everything that can be: N=1, C=1, OC=1 on a 1-row input.
+        conv_case("n1_c1_oc1_row", {1, 1, 1, 6}, {1, 1, 1, 3}, true, P::valid()),
+        conv_case("strided_x_w_k3_same", {2, 3, 5, 4}, {2, 3, 3, 3}, true, P::tf_same(3, 3, 1, 5, 4), true),
+    };
+}
+
+// The faceswap-GAN convolutions at RES 64 (standard), batch 8, f32 (spec §2.2, §2.3, §3).
+static std::vector<PerfCase> conv2d_perf() {
+    auto pc = [](const std::string& name, Shape x, Shape w, bool bias, Conv2dParams p) {
+        TestCase t = conv_case(name, std::move(x), std::move(w), bias, p);
+        return PerfCase{t.name, t.inputs, t.attrs};
+    };
+    using P = Conv2dParams;
+    return {
+        pc("enc_in_5x5_3to64_64px", {8, 3, 64, 64}, {64, 3, 5, 5}, false, P::tf_same(5, 5, 1, 64, 64)),
+        pc("enc_block_3x3s2_64to128_64px", {8, 64, 64, 64}, {128, 64, 3, 3}, false, P::tf_same(3, 3, 2, 64, 64)),
+        pc("enc_block_3x3s2_256to512_16px", {8, 256, 16, 16}, {512, 256, 3, 3}, false,
+           P::tf_same(3, 3, 2, 16, 16)),
+        // upscale_ps conv 512 -> 4·256 at 8×8: 4.8 GFLOP at batch 8, too slow for the naive reference (a few
+        // seconds per call), so batch 2 here (1.2 GFLOP); the shape per sample is the model's.
+        pc("upscale_ps_3x3_512to1024_8px_b2", {2, 512, 8, 8}, {1024, 512, 3, 3}, true, P::tf_same(3, 3, 1, 8, 8)),
+        pc("dec_head_5x5_64to3_64px", {8, 64, 64, 64}, {3, 64, 5, 5}, true, P::tf_same(5, 5, 1, 64, 64)),
+        pc("disc_in_4x4s2_6to64_64px", {8, 6, 64, 64}, {64, 6, 4, 4}, false, P::tf_same(4, 4, 2, 64, 64)),
+    };
+}
+
+const OpSpec k_spec_conv2d = {"conv2d", 2, 3, conv2d_fwd, conv2d_bwd, conv2d_cases, conv2d_perf, conv2d_flops,
+                              k_op_none};
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
+    if (!b.defined()) return apply1(k_spec_conv2d, {x, w}, p);
+    return apply1(k_spec_conv2d, {x, w, b}, p);
+}
+
+}  // namespace fs
