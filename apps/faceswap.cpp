@@ -24,12 +24,12 @@ const char* k_usage =
     "Planned (see the issue tracker): extract, masks, train, convert, eval.\n";
 
 int cmd_ops() {
-    std::printf("%-14s %6s %6s  %s\n", "op", "tests", "perf", "flags");
+    std::printf("%-18s %6s %6s  %s\n", "op", "tests", "perf", "flags");
     for (const fs::OpSpec* s : fs::op_registry()) {
         std::string flags;
         if (s->flags & fs::k_op_kinked) flags += "kinked ";
         if (s->flags & fs::k_op_view) flags += "view ";
-        std::printf("%-14s %6zu %6zu  %s\n", s->name, s->test_cases().size(), s->perf_cases().size(), flags.c_str());
+        std::printf("%-18s %6zu %6zu  %s\n", s->name, s->test_cases().size(), s->perf_cases().size(), flags.c_str());
     }
     std::printf("%zu ops\n", fs::op_registry().size());
     return 0;

@@ -10,8 +10,10 @@ namespace fs {
 
 class Storage {
  public:
-    /// Allocates `bytes` on `device` (CPU: 64-byte aligned, zero-filled; CUDA: device memory, uninitialised).
-    Storage(size_t bytes, Device device);
+    /// Allocates `bytes` on `device` (CPU: 64-byte aligned; CUDA: device memory). With `zero` the CPU bytes are
+    /// zeroed; otherwise they are uninitialised in release builds and filled with 0xFF (a NaN in every float
+    /// type) in debug builds, so a kernel that reads an output it never wrote poisons the result visibly.
+    Storage(size_t bytes, Device device, bool zero = true);
     ~Storage();
     Storage(const Storage&) = delete;
     Storage& operator=(const Storage&) = delete;

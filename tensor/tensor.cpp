@@ -77,12 +77,15 @@ uint16_t f32_to_f16(float f) {
 
 // --- storage ---------------------------------------------------------------------------------------------------
 
-Storage::Storage(size_t bytes, Device device) : m_bytes(bytes), m_device(device) {
+Storage::Storage(size_t bytes, Device device, bool zero) : m_bytes(bytes), m_device(device) {
     if (device == Device::cpu) {
         size_t rounded = std::max<size_t>(64, (bytes + 63) / 64 * 64);  // aligned_alloc needs a multiple of 64
         m_data = std::aligned_alloc(64, rounded);
         FS_CHECK(m_data != nullptr, "out of host memory allocating ", bytes, " bytes");
-        std::memset(m_data, 0, rounded);
+        if (zero) std::memset(m_data, 0, rounded);
+#ifndef NDEBUG
+        else std::memset(m_data, 0xff, rounded);
+#endif
     } else {
         m_data = cuda_malloc(std::max<size_t>(bytes, 1));
     }
@@ -174,7 +177,7 @@ void copy_same_type(const Shape& shape, const Shape& ds, T* d, const Shape& ss, 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
     for (int64_t d : shape) FS_CHECK(d >= 0, "Tensor::empty: negative dimension in shape ", shape_str(shape));
     auto impl = std::make_shared<TensorImpl>();
-    impl->storage = std::make_shared<Storage>(size_t(shape_numel(shape)) * dtype_size(dtype), device);
+    impl->storage = std::make_shared<Storage>(size_t(shape_numel(shape)) * dtype_size(dtype), device, false);
     impl->dtype = dtype;
     impl->shape = shape;
     impl->strides = contiguous_strides(shape);
@@ -182,12 +185,14 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
 }
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
-    Tensor t = empty(shape, dtype, device);  // CPU storage is zero-filled by Storage
-    if (device != Device::cpu) {
-        Tensor h = empty(shape, dtype, Device::cpu);
-        t.copy_from(h);
-    }
-    return t;
+    for (int64_t d : shape) FS_CHECK(d >= 0, "Tensor::zeros: negative dimension in shape ", shape_str(shape));
+    auto impl = std::make_shared<TensorImpl>();
+    impl->storage = std::make_shared<Storage>(size_t(shape_numel(shape)) * dtype_size(dtype), Device::cpu, true);
+    impl->dtype = dtype;
+    impl->shape = shape;
+    impl->strides = contiguous_strides(shape);
+    Tensor t(impl);
+    return device == Device::cpu ? t : t.to(device);
 }
 
 Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
@@ -208,6 +213,11 @@ Tensor Tensor::uniform(const Shape& shape, double lo, double hi, std::mt19937_64
     Tensor t = empty(shape, dtype);
     std::uniform_real_distribution<double> dist(lo, hi);
     int64_t n = t.numel();
+    if (dtype == DType::f32) {  // the common case, without the per-element dtype switch
+        float* p = t.data<float>();
+        for (int64_t i = 0; i < n; ++i) p[i] = float(dist(rng));
+        return t;
+    }
     for (int64_t i = 0; i < n; ++i) store_from_double(t.storage()->data(), dtype, i, dist(rng));
     return t;
 }
