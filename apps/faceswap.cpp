@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "autograd/registry.h"
+#include "faceswap/commands.h"
 #include "faceswap/demo.h"
 #include "tensor/error.h"
 
@@ -17,9 +18,14 @@ const char* k_usage =
     "usage: faceswap <command> [options]\n"
     "\n"
     "commands:\n"
-    "  demo     run the built-in end-to-end example (no data needed); `faceswap demo --help`\n"
-    "  ops      list the registered ops with their test and benchmark case counts\n"
-    "  version  print the version and the backends this binary was built with\n"
+    "  demo         run the built-in end-to-end example (no data needed)\n"
+    "  model-info   a model's configuration and per-network parameter counts\n"
+    "  init-model   write a freshly initialised model file\n"
+    "  swap-images  run a model's generator on aligned face images (A->B or B->A)\n"
+    "  ops          list the registered ops with their test and benchmark case counts\n"
+    "  version      print the version and the backends this binary was built with\n"
+    "\n"
+    "`faceswap <command> --help` explains each command's options.\n"
     "\n"
     "Planned (see the issue tracker): extract, masks, train, convert, eval.\n";
 
@@ -54,6 +60,9 @@ int main(int argc, char** argv) {
         std::string cmd = argv[1];
         std::vector<std::string> args(argv + 2, argv + argc);
         if (cmd == "demo") return fs::demo_main(args);
+        if (cmd == "model-info") return fs::model_info_main(args);
+        if (cmd == "init-model") return fs::init_model_main(args);
+        if (cmd == "swap-images") return fs::swap_images_main(args);
         if (cmd == "ops") return cmd_ops();
         if (cmd == "version" || cmd == "--version") return cmd_version();
         std::fprintf(stderr, "faceswap: unknown command '%s'\n\n%s", cmd.c_str(), k_usage);

@@ -2,6 +2,13 @@
 #include "autograd/tape.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <sstream>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -9,6 +16,60 @@ namespace fs {
 
 namespace {
 thread_local bool t_grad_enabled = true;
+
+// --- profiling ---
+std::atomic<bool>& profile_flag() {
+    static std::atomic<bool> f([] {
+        const char* e = std::getenv("FS_PROFILE");
+        return e && std::strcmp(e, "1") == 0;
+    }());
+    return f;
+}
+struct ProfileEntry {
+    double fwd_s = 0, bwd_s = 0;
+    int64_t fwd_n = 0, bwd_n = 0;
+};
+std::mutex g_profile_mutex;
+std::map<std::string, ProfileEntry>& profile_table() {
+    static std::map<std::string, ProfileEntry> t;
+    return t;
+}
+void profile_add(const char* op, bool bwd, double s) {
+    std::lock_guard<std::mutex> lock(g_profile_mutex);
+    ProfileEntry& e = profile_table()[op];
+    (bwd ? e.bwd_s : e.fwd_s) += s;
+    ++(bwd ? e.bwd_n : e.fwd_n);
+}
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
+void set_profiling(bool on) { profile_flag() = on; }
+bool profiling() { return profile_flag(); }
+void profile_reset() {
+    std::lock_guard<std::mutex> lock(g_profile_mutex);
+    profile_table().clear();
+}
+std::string profile_report() {
+    std::lock_guard<std::mutex> lock(g_profile_mutex);
+    std::vector<std::pair<std::string, ProfileEntry>> rows(profile_table().begin(), profile_table().end());
+    std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) {
+        return a.second.fwd_s + a.second.bwd_s > b.second.fwd_s + b.second.bwd_s;
+    });
+    double total = 0;
+    for (auto& r : rows) total += r.second.fwd_s + r.second.bwd_s;
+    std::ostringstream os;
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%-18s %10s %8s %10s %8s %7s\n", "op", "fwd ms", "calls", "bwd ms", "calls", "share");
+    os << buf;
+    for (auto& [name, e] : rows) {
+        std::snprintf(buf, sizeof buf, "%-18s %10.1f %8lld %10.1f %8lld %6.1f%%\n", name.c_str(), e.fwd_s * 1e3,
+                      (long long)e.fwd_n, e.bwd_s * 1e3, (long long)e.bwd_n,
+                      total > 0 ? 100.0 * (e.fwd_s + e.bwd_s) / total : 0.0);
+        os << buf;
+    }
+    return os.str();
 }
 
 bool grad_enabled() { return t_grad_enabled; }
@@ -22,7 +83,10 @@ std::vector<Tensor> apply(const OpSpec& spec, const std::vector<Tensor>& inputs,
              spec.n_in_max < 0 ? "" : std::to_string(spec.n_in_max));
     for (int i = 0; i < n; ++i) FS_CHECK(inputs[size_t(i)].defined(), spec.name, ": input ", i, " is undefined");
     check_same_dtype_device(inputs, spec.name);
+    const bool prof = profiling();
+    auto t0 = prof ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     std::vector<Tensor> out = spec.forward(inputs, attrs);
+    if (prof) profile_add(spec.name, false, seconds_since(t0));
 
     bool record = false;
     if (t_grad_enabled)
@@ -124,7 +188,10 @@ void backward(const Tensor& root, const Tensor& grad) {
             any = any || needs[i];
         }
         if (any) {
+            const bool prof = profiling();
+            auto t0 = prof ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
             std::vector<Tensor> din = node->spec->backward({node->inputs, node->outputs, dout, needs, node->attrs});
+            if (prof) profile_add(node->spec->name, true, seconds_since(t0));
             FS_CHECK(din.size() == node->inputs.size(), node->spec->name, ": backward returned ", din.size(),
                      " gradients for ", node->inputs.size(), " inputs");
             for (size_t i = 0; i < din.size(); ++i) {

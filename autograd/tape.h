@@ -6,6 +6,7 @@
 // A graph is consumed by its backward (its saved tensors are released); a second backward through it throws.
 #pragma once
 #include <any>
+#include <string>
 #include <memory>
 #include <vector>
 
@@ -43,6 +44,13 @@ Tensor apply1(const OpSpec& spec, const std::vector<Tensor>& inputs, const std::
 
 /// Back-propagates from `root`. With no `grad`, root must hold one element and the seed is 1.
 void backward(const Tensor& root, const Tensor& grad = Tensor());
+
+/// Per-op time accounting for apply() and backward(), switched on by FS_PROFILE=1 in the environment or
+/// set_profiling(true). profile_report() lists ops by total time; profile_reset() clears the counters.
+void set_profiling(bool on);
+bool profiling();
+std::string profile_report();
+void profile_reset();
 
 /// a += b elementwise (same shape, contiguous a); used for gradient accumulation.
 void accumulate_into(Tensor& a, const Tensor& b);

@@ -23,3 +23,12 @@ void attention_backward_cpu(const AttentionParams& p, const T* q, const T* k, co
                             T* dq, T* dk, T* dv, int64_t B, int64_t N, int64_t M, int64_t D, int64_t E);
 
 }  // namespace fs
+
+namespace fs {
+// --- the optimised f32 path (kernels/cpu/attention_fast.cpp): same contracts, tiled with an online softmax ----
+void attention_forward_fast(const AttentionParams& p, const float* q, const float* k, const float* v, float* o,
+                            int64_t B, int64_t N, int64_t M, int64_t D, int64_t E);
+void attention_backward_fast(const AttentionParams& p, const float* q, const float* k, const float* v, const float* o,
+                             const float* dout, float* dq, float* dk, float* dv, int64_t B, int64_t N, int64_t M,
+                             int64_t D, int64_t E);
+}  // namespace fs

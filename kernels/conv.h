@@ -66,3 +66,11 @@ void conv2d_backward_cpu(const Conv2dParams& p, const Conv2dGeom& g, const T* x,
                          T* db);
 
 }  // namespace fs
+
+namespace fs {
+// --- the optimised f32 path (kernels/cpu/conv_fast.cpp): im2col + packed SGEMM, same contract as above ----------
+void conv2d_forward_fast(const Conv2dParams& p, const Conv2dGeom& g, const float* x, const float* w, const float* b,
+                         float* y);
+void conv2d_backward_fast(const Conv2dParams& p, const Conv2dGeom& g, const float* x, const float* w, const float* dy,
+                          float* dx, float* dw, float* db);
+}  // namespace fs

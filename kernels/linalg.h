@@ -53,3 +53,14 @@ void matmul_backward_cpu(const T* a, const T* b, const T* dc, T* da, T* db, int6
                          int64_t K, bool trans_a, bool trans_b);
 
 }  // namespace fs
+
+namespace fs {
+// --- the optimised f32 paths (kernels/cpu/linalg_fast.cpp): SGEMM, same contracts as above ----------------------
+void dense_forward_fast(const float* x, const float* w, const float* b, float* y, int64_t N, int64_t IN, int64_t OUT);
+void dense_backward_fast(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db, int64_t N,
+                         int64_t IN, int64_t OUT);
+void matmul_forward_fast(const float* a, const float* b, float* c, int64_t B, int64_t M, int64_t N, int64_t K,
+                         bool trans_a, bool trans_b);
+void matmul_backward_fast(const float* a, const float* b, const float* dc, float* da, float* db, int64_t B, int64_t M,
+                          int64_t N, int64_t K, bool trans_a, bool trans_b);
+}  // namespace fs

@@ -4,7 +4,7 @@
 #pragma once
 #include <vector>
 
-#include "tensor/tensor.h"
+#include "layers/module.h"
 
 namespace fs {
 
@@ -14,15 +14,23 @@ struct AdamConfig {
 
 class Adam {
  public:
-    Adam(std::vector<Tensor> params, AdamConfig cfg);
+    /// Parameters by name (the names key the saved state).
+    Adam(NamedTensors params, AdamConfig cfg);
+    /// Unnamed parameters (named p0, p1, ...).
+    Adam(const std::vector<Tensor>& params, AdamConfig cfg);
     /// One update from the parameters' accumulated gradients (parameters without a gradient are left alone).
     void step();
     /// Forgets the moments and the step count (faceswap-GAN resets Adam at every schedule phase change).
     void reset();
     int64_t steps() const { return m_t; }
     AdamConfig& config() { return m_cfg; }
+    /// The moments as named tensors ("<prefix>m.<param>", "<prefix>v.<param>") for checkpoints.
+    NamedTensors state(const std::string& prefix) const;
+    /// Restores moments saved by state() and the step count; every tensor must be present with its shape.
+    void load_state(const NamedTensors& saved, const std::string& prefix, int64_t steps);
 
  private:
+    std::vector<std::string> m_names;
     std::vector<Tensor> m_params, m_m, m_v;
     AdamConfig m_cfg;
     int64_t m_t = 0;

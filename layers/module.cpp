@@ -71,8 +71,11 @@ int64_t Module::num_parameters() const {
     return n;
 }
 
-void Module::zero_grad() {
-    for (auto& p : named_parameters()) p.second.zero_grad();
+void Module::zero_grad() const {
+    for (auto& p : named_parameters()) {
+        Tensor h = p.second;  // a handle: clearing it clears the parameter's gradient
+        h.zero_grad();
+    }
 }
 
 namespace {

@@ -26,7 +26,7 @@ class Module {
     NamedTensors named_buffers() const;
     int64_t num_parameters() const;
     /// Clears the accumulated gradients of every parameter.
-    void zero_grad();
+    void zero_grad() const;
 
  protected:
     /// Registers `t` as a trainable parameter (sets requires_grad) and returns it; `l2` puts it under weight decay.

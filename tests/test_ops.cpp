@@ -3,6 +3,7 @@
 //   OpRegistry.*         every op has test cases (and benchmark cases unless it is a pure view)
 //   Gradcheck/*          central-difference gradient check in double, random upstream gradient
 //   FloatVsDouble/*      the f32 instantiation agrees with the f64 one (forward and backward)
+//   FastVsReference/*    in f32, the optimised CPU path (where an op has one) matches the reference kernel
 //   Tape/*               the op recorded by apply() and run through backward() gives the direct backward's
 //                        gradients (checks the tape handles the op's outputs, views included)
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@
 #include "autograd/gradcheck.h"
 #include "autograd/registry.h"
 #include "autograd/tape.h"
+#include "kernels/fast.h"
 
 using namespace fs;
 
@@ -119,6 +121,36 @@ TEST_P(OpCaseTest, FloatVsDouble) {
         ASSERT_TRUE(g32[i].defined() && g64[i].defined());
         EXPECT_EQ(g32[i].dtype(), DType::f32);
         EXPECT_LE(scaled_err(g32[i], g64[i]), 1e-4) << "gradient of input " << i;  // same reason as above
+    }
+}
+
+TEST_P(OpCaseTest, FastVsReference) {
+    const OpCase& c = GetParam();
+    auto run = [&](bool fast, std::vector<Tensor>* outs, std::vector<Tensor>* grads) {
+        FastKernelsGuard g(fast);
+        std::mt19937_64 rng(21);
+        std::vector<Tensor> in = make_case_inputs(c.tc.inputs, DType::f32, rng);
+        NoGradGuard ng;
+        *outs = c.spec->forward(in, c.tc.attrs);
+        std::vector<Tensor> dout, det;
+        for (const Tensor& o : *outs) {
+            dout.push_back(Tensor::uniform(o.shape(), -1, 1, rng));
+            det.push_back(o.detach());
+        }
+        std::vector<bool> needs;
+        for (const InputSpec& s : c.tc.inputs) needs.push_back(s.grad);
+        *grads = c.spec->backward({in, det, dout, needs, c.tc.attrs});
+    };
+    std::vector<Tensor> of, gf, orf, gr;
+    run(true, &of, &gf);
+    run(false, &orf, &gr);
+    ASSERT_EQ(of.size(), orf.size());
+    // Both are f32; the fast paths reorder sums (blocked GEMM), so they agree to a few ulps of the largest
+    // magnitude involved, far below any indexing error.
+    for (size_t k = 0; k < of.size(); ++k) EXPECT_LE(scaled_err(of[k], orf[k]), 1e-5) << "output " << k;
+    for (size_t i = 0; i < gf.size(); ++i) {
+        if (!gf[i].defined()) continue;
+        EXPECT_LE(scaled_err(gf[i], gr[i]), 1e-5) << "gradient of input " << i;
     }
 }
 

@@ -2,6 +2,7 @@
 #include "autograd/functional.h"
 #include "autograd/registry.h"
 #include "kernels/attention.h"
+#include "kernels/fast.h"
 
 namespace fs {
 
@@ -32,6 +33,11 @@ static std::vector<Tensor> attention_fwd(const std::vector<Tensor>& in, const st
     AttentionParams p = attention_params(a);
     dispatch_float(q.dtype(), "attention", [&](auto tag) {
         using T = decltype(tag);
+        if constexpr (std::is_same_v<T, float>) {
+            if (fast_kernels())
+                return attention_forward_fast(p, q.data<T>(), k.data<T>(), v.data<T>(), o.data<T>(), d.B, d.N, d.M,
+                                              d.D, d.E);
+        }
         attention_forward_cpu<T>(p, q.data<T>(), k.data<T>(), v.data<T>(), o.data<T>(), d.B, d.N, d.M, d.D, d.E);
     });
     return {o};
@@ -48,6 +54,12 @@ static std::vector<Tensor> attention_bwd(const BackwardArgs& g) {
     dispatch_float(q.dtype(), "attention backward", [&](auto tag) {
         using T = decltype(tag);
         auto ptr = [](Tensor& t) { return t.defined() ? t.data<T>() : nullptr; };
+        if constexpr (std::is_same_v<T, float>) {
+            if (fast_kernels())
+                return attention_backward_fast(p, q.data<T>(), k.data<T>(), v.data<T>(), o.data<T>(),
+                                               g.dout[0].data<T>(), ptr(dq), ptr(dk), ptr(dv), d.B, d.N, d.M, d.D,
+                                               d.E);
+        }
         attention_backward_cpu<T>(p, q.data<T>(), k.data<T>(), v.data<T>(), o.data<T>(), g.dout[0].data<T>(),
                                   ptr(dq), ptr(dk), ptr(dv), d.B, d.N, d.M, d.D, d.E);
     });
@@ -71,7 +83,9 @@ static std::vector<TestCase> attention_cases() {
             {"d1_e1", {t({2, 4, 1}), t({2, 4, 1}), t({2, 4, 1})}, {}},
             {"one_key", {t({1, 3, 2}), t({1, 1, 2}), t({1, 1, 3})}, {}},
             {"scaled", {t({1, 5, 4}), t({1, 5, 4}), t({1, 5, 2})}, AttentionParams{0.5}},
-            {"strided", {t({2, 4, 3}, true), t({2, 4, 3}), t({2, 4, 5}, true)}, {}}};
+            {"strided", {t({2, 4, 3}, true), t({2, 4, 3}), t({2, 4, 5}, true)}, {}},
+            // more queries and keys than one tile of the fast path (128 × 256), ragged at both ends
+            {"tiles_n300_m520", {t({1, 300, 3}), t({1, 520, 3}), t({1, 520, 5})}, {}}};
 }
 
 static std::vector<PerfCase> attention_perf() {

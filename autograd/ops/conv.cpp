@@ -4,6 +4,7 @@
 #include "autograd/registry.h"
 #include "autograd/tape.h"
 #include "kernels/conv.h"
+#include "kernels/fast.h"
 
 namespace fs {
 
@@ -54,7 +55,11 @@ static std::vector<Tensor> conv2d_fwd(const std::vector<Tensor>& in, const std::
     Tensor y = Tensor::empty({g.N, g.OC, g.Ho, g.Wo}, x.dtype());
     dispatch_float(x.dtype(), "conv2d", [&](auto tag) {
         using T = decltype(tag);
-        conv2d_forward_cpu<T>(p, g, x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, y.data<T>());
+        const T* bp = b.defined() ? b.data<T>() : nullptr;
+        if constexpr (std::is_same_v<T, float>) {
+            if (fast_kernels()) return conv2d_forward_fast(p, g, x.data<T>(), w.data<T>(), bp, y.data<T>());
+        }
+        conv2d_forward_cpu<T>(p, g, x.data<T>(), w.data<T>(), bp, y.data<T>());
     });
     return {y};
 }
@@ -69,8 +74,13 @@ static std::vector<Tensor> conv2d_bwd(const BackwardArgs& args) {
     Tensor db = has_b && args.needs[2] ? Tensor::empty({g.OC}, x.dtype()) : Tensor();
     dispatch_float(x.dtype(), "conv2d backward", [&](auto tag) {
         using T = decltype(tag);
-        conv2d_backward_cpu<T>(p, g, x.data<T>(), w.data<T>(), dy.data<T>(), dx.defined() ? dx.data<T>() : nullptr,
-                               dw.defined() ? dw.data<T>() : nullptr, db.defined() ? db.data<T>() : nullptr);
+        T* dxp = dx.defined() ? dx.data<T>() : nullptr;
+        T* dwp = dw.defined() ? dw.data<T>() : nullptr;
+        T* dbp = db.defined() ? db.data<T>() : nullptr;
+        if constexpr (std::is_same_v<T, float>) {
+            if (fast_kernels()) return conv2d_backward_fast(p, g, x.data<T>(), w.data<T>(), dy.data<T>(), dxp, dwp, dbp);
+        }
+        conv2d_backward_cpu<T>(p, g, x.data<T>(), w.data<T>(), dy.data<T>(), dxp, dwp, dbp);
     });
     std::vector<Tensor> grads = {dx, dw};
     if (has_b) grads.push_back(db);

@@ -3,6 +3,7 @@
 #include "autograd/functional.h"
 #include "autograd/registry.h"
 #include "autograd/tape.h"
+#include "kernels/fast.h"
 #include "kernels/linalg.h"
 
 namespace fs {
@@ -39,6 +40,11 @@ static std::vector<Tensor> dense_fwd(const std::vector<Tensor>& in, const std::a
     Tensor y = Tensor::empty({N, OUT}, x.dtype());
     dispatch_float(x.dtype(), "dense", [&](auto tag) {
         using T = decltype(tag);
+        if constexpr (std::is_same_v<T, float>) {
+            if (fast_kernels())
+                return dense_forward_fast(x.data<T>(), w.data<T>(), has_bias ? b.data<T>() : nullptr, y.data<T>(), N,
+                                          IN, OUT);
+        }
         dense_forward_cpu<T>(x.data<T>(), w.data<T>(), has_bias ? b.data<T>() : nullptr, y.data<T>(), N, IN, OUT);
     });
     return {y};
@@ -55,6 +61,11 @@ static std::vector<Tensor> dense_bwd(const BackwardArgs& g) {
     dispatch_float(x.dtype(), "dense backward", [&](auto tag) {
         using T = decltype(tag);
         auto ptr = [](Tensor& t) { return t.defined() ? t.data<T>() : nullptr; };
+        if constexpr (std::is_same_v<T, float>) {
+            if (fast_kernels())
+                return dense_backward_fast(x.data<T>(), w.data<T>(), g.dout[0].data<T>(), ptr(dx), ptr(dw), ptr(db), N,
+                                           IN, OUT);
+        }
         dense_backward_cpu<T>(x.data<T>(), w.data<T>(), g.dout[0].data<T>(), ptr(dx), ptr(dw), ptr(db), N, IN, OUT);
     });
     if (has_bias) return {dx, dw, db};
@@ -125,6 +136,11 @@ static std::vector<Tensor> matmul_fwd(const std::vector<Tensor>& in, const std::
     Tensor c = Tensor::empty(a.dim() == 3 ? Shape{d.B, d.M, d.N} : Shape{d.M, d.N}, a.dtype());
     dispatch_float(a.dtype(), "matmul", [&](auto tag) {
         using T = decltype(tag);
+        if constexpr (std::is_same_v<T, float>) {
+            if (fast_kernels())
+                return matmul_forward_fast(a.data<T>(), b.data<T>(), c.data<T>(), d.B, d.M, d.N, d.K, p.trans_a,
+                                           p.trans_b);
+        }
         matmul_forward_cpu<T>(a.data<T>(), b.data<T>(), c.data<T>(), d.B, d.M, d.N, d.K, p.trans_a, p.trans_b);
     });
     return {c};
@@ -140,6 +156,11 @@ static std::vector<Tensor> matmul_bwd(const BackwardArgs& g) {
     dispatch_float(a.dtype(), "matmul backward", [&](auto tag) {
         using T = decltype(tag);
         auto ptr = [](Tensor& t) { return t.defined() ? t.data<T>() : nullptr; };
+        if constexpr (std::is_same_v<T, float>) {
+            if (fast_kernels())
+                return matmul_backward_fast(a.data<T>(), b.data<T>(), g.dout[0].data<T>(), ptr(da), ptr(db), d.B, d.M,
+                                            d.N, d.K, p.trans_a, p.trans_b);
+        }
         matmul_backward_cpu<T>(a.data<T>(), b.data<T>(), g.dout[0].data<T>(), ptr(da), ptr(db), d.B, d.M, d.N, d.K,
                                p.trans_a, p.trans_b);
     });
