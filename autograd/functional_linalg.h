@@ -23,6 +23,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, const MatmulParams& p = {});
 Tensor sum(const Tensor& x, const ReduceParams& p = {});
 /// Mean over p.axes, same shape rules as sum.
 Tensor mean(const Tensor& x, const ReduceParams& p = {});
+/// Σ x² over every element (rank-0 result): the L2 weight-decay term in one pass.
+Tensor sum_squares(const Tensor& x);
 /// Softmax over the last axis (numerically stable).
 Tensor softmax(const Tensor& x);
 

@@ -29,7 +29,7 @@ const char* k_demo_usage =
     "Trains a miniature face-swap model (shared encoder, decoders A and B with learned masks) on procedurally\n"
     "drawn faces, then swaps held-out A frames to B and scores the swap against the ground truth.\n"
     "\n"
-    "  --steps N   training iterations (default 300; --quick: 40)\n"
+    "  --steps N   training iterations (default 600; --quick: 40)\n"
     "  --batch N   faces per identity per iteration (default 8)\n"
     "  --size S    face size in pixels, a multiple of 4 (default 32)\n"
     "  --seed N    random seed (default 1)\n"
@@ -114,7 +114,7 @@ std::string fmt_time(double s) {
 }  // namespace
 
 int demo_main(const std::vector<std::string>& args) {
-    int steps = 300, batch = 8, size = 32;
+    int steps = 600, batch = 8, size = 32;
     uint64_t seed = 1;
     std::string out = "demo_out";
     for (size_t i = 0; i < args.size(); ++i) {

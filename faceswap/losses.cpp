@@ -58,7 +58,7 @@ Tensor alpha_tv_loss(const Tensor& alpha) {
 Tensor l2_loss(const NamedTensors& kernels, double w_l2) {
     Tensor total;
     for (const auto& [name, k] : kernels) {
-        Tensor s = sum(square(k));
+        Tensor s = sum_squares(k);
         total = total.defined() ? add(total, s) : s;
     }
     if (!total.defined()) return Tensor::zeros({});

@@ -67,3 +67,13 @@ ReduceGeom make_reduce_geom(const Shape& shape, const ReduceParams& p, const cha
 /// The output shape of that reduction (keepdim honoured; {} for a full reduction without keepdim).
 Shape reduce_out_shape(const Shape& shape, const ReduceParams& p, const char* op);
 }  // namespace fs
+
+namespace fs {
+// --- sum of squares: the L2 weight-decay term in one pass ---------------------------------------------------
+/// Returns Σ x[i]² accumulated in double (n elements, contiguous).
+template <typename T>
+double sum_squares_forward_cpu(const T* x, int64_t n);
+/// dx[i] = 2·x[i]·dy (dy the upstream gradient of the scalar), assigned.
+template <typename T>
+void sum_squares_backward_cpu(const T* x, T dy, T* dx, int64_t n);
+}  // namespace fs

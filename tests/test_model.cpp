@@ -118,6 +118,40 @@ TEST(Model, ForwardShapesLite64) {
     EXPECT_EQ(d.shape(), (Shape{2, 1, 8, 8}));
 }
 
+TEST(Model, ForwardShapesForEveryConfiguration) {
+    // Every resolution × capacity, with and without self-attention, one norm each: the decoder's auxiliary heads
+    // appear at 128 and 256 and the discriminator always ends at 8×8.
+    struct C {
+        int res;
+        Capacity cap;
+        bool sa;
+        NormKind norm;
+    };
+    const C cases[] = {{64, Capacity::standard, true, NormKind::instancenorm},
+                       {128, Capacity::standard, true, NormKind::layernorm},
+                       {256, Capacity::standard, true, NormKind::groupnorm},
+                       {64, Capacity::lite, false, NormKind::hybrid},
+                       {128, Capacity::lite, true, NormKind::batchnorm},
+                       {256, Capacity::lite, false, NormKind::none}};
+    std::mt19937_64 rng(9);
+    for (const C& c : cases) {
+        ModelConfig mc = cfg(c.res, c.cap, c.norm, c.sa);
+        SCOPED_TRACE(mc.str());
+        FaceSwapModel m(mc);
+        NoGradGuard ng;
+        Tensor x = Tensor::uniform({1, 3, c.res, c.res}, -1, 1, rng);
+        Tensor z = m.encoder->forward(x);
+        EXPECT_EQ(z.shape(), (Shape{1, mc.enc_channels(), 8, 8}));
+        DecoderOut o = m.decoder_b->forward(z);
+        EXPECT_EQ(o.bgr.shape(), (Shape{1, 3, c.res, c.res}));
+        EXPECT_EQ(o.alpha.shape(), (Shape{1, 1, c.res, c.res}));
+        ASSERT_EQ(o.aux.size(), size_t(c.res == 64 ? 0 : c.res == 128 ? 1 : 2));
+        for (size_t i = 0; i < o.aux.size(); ++i) EXPECT_EQ(o.aux[i].shape(), (Shape{1, 3, 64 << i, 64 << i}));
+        Tensor d = m.disc_b->forward(concat({o.bgr, x}, ConcatParams{1}));
+        EXPECT_EQ(d.shape(), (Shape{1, 1, 8, 8}));
+    }
+}
+
 TEST(Model, DecoderSwapExchangesWeights) {
     FaceSwapModel m(cfg(64, Capacity::lite));
     Tensor a0 = m.decoder_a->named_parameters()[0].second.clone();

@@ -136,3 +136,45 @@ const OpSpec k_spec_softmax = {
 Tensor softmax(const Tensor& x) { return apply1(k_spec_softmax, {x}); }
 
 }  // namespace fs
+
+// --- sum_squares -----------------------------------------------------------------------------------------------
+
+namespace fs {
+
+static std::vector<Tensor> sum_squares_fwd(const std::vector<Tensor>& in, const std::any&) {
+    Tensor x = in[0].contiguous();
+    Tensor y = Tensor::empty({}, x.dtype());
+    dispatch_float(x.dtype(), "sum_squares", [&](auto tag) {
+        using T = decltype(tag);
+        y.data<T>()[0] = T(sum_squares_forward_cpu<T>(x.data<T>(), x.numel()));
+    });
+    return {y};
+}
+
+static std::vector<Tensor> sum_squares_bwd(const BackwardArgs& g) {
+    Tensor x = g.in[0].contiguous();
+    Tensor dx = Tensor::empty(x.shape(), x.dtype());
+    dispatch_float(x.dtype(), "sum_squares backward", [&](auto tag) {
+        using T = decltype(tag);
+        sum_squares_backward_cpu<T>(x.data<T>(), g.dout[0].data<T>()[0], dx.data<T>(), x.numel());
+    });
+    return {dx};
+}
+
+const OpSpec k_spec_sum_squares = {
+    "sum_squares", 1, 1, sum_squares_fwd, sum_squares_bwd,
+    [] {
+        return std::vector<TestCase>{{"vec9", {InputSpec{{9}}}, {}},
+                                     {"conv_kernel_4x3x3x3", {InputSpec{{4, 3, 3, 3}}}, {}},
+                                     {"one", {InputSpec{{1}}}, {}},
+                                     {"strided", {InputSpec{{5, 6}, -1, 1, true, true}}, {}}};
+    },
+    [] {
+        // the standard 64 encoder's first Dense kernel, the largest L2 term
+        return std::vector<PerfCase>{{"dense_1024x16384", {InputSpec{{1024, 16384}}}, {}}};
+    },
+    [](const std::vector<Tensor>& in, const std::any&) { return 2.0 * double(in[0].numel()); }, k_op_none};
+
+Tensor sum_squares(const Tensor& x) { return apply1(k_spec_sum_squares, {x}); }
+
+}  // namespace fs
