@@ -8,6 +8,7 @@
 #include "autograd/registry.h"
 #include "faceswap/commands.h"
 #include "faceswap/demo.h"
+#include "faceswap/train.h"
 #include "tensor/error.h"
 
 namespace {
@@ -19,6 +20,7 @@ const char* k_usage =
     "\n"
     "commands:\n"
     "  demo         run the built-in end-to-end example (no data needed)\n"
+    "  train        train faceswap-GAN on two people's aligned faces (or --synthetic)\n"
     "  model-info   a model's configuration and per-network parameter counts\n"
     "  init-model   write a freshly initialised model file\n"
     "  swap-images  run a model's generator on aligned face images (A->B or B->A)\n"
@@ -27,7 +29,7 @@ const char* k_usage =
     "\n"
     "`faceswap <command> --help` explains each command's options.\n"
     "\n"
-    "Planned (see the issue tracker): extract, masks, train, convert, eval.\n";
+    "Planned (see the issue tracker): extract, masks, convert, eval.\n";
 
 int cmd_ops() {
     std::printf("%-18s %6s %6s  %s\n", "op", "tests", "perf", "flags");
@@ -60,6 +62,7 @@ int main(int argc, char** argv) {
         std::string cmd = argv[1];
         std::vector<std::string> args(argv + 2, argv + argc);
         if (cmd == "demo") return fs::demo_main(args);
+        if (cmd == "train") return fs::train_main(args);
         if (cmd == "model-info") return fs::model_info_main(args);
         if (cmd == "init-model") return fs::init_model_main(args);
         if (cmd == "swap-images") return fs::swap_images_main(args);

@@ -1,6 +1,8 @@
 // schedule.cpp: the phase tables of spec §5.5.
 #include "faceswap/schedule.h"
 
+#include <algorithm>
+
 #include "tensor/error.h"
 
 namespace fs {
@@ -46,8 +48,9 @@ int64_t Schedule::start(size_t k) const {
     FS_CHECK(k < phases.size(), "schedule: no phase ", k);
     const Phase& p = phases[k];
     if (p.num == 0) return 0;
-    // The notebook computes the expression in integers (TOTAL_ITERS // 5 etc.) and subtracts display // 2.
-    return (p.num * total) / p.den - display / 2;
+    // The notebook computes the expression in integers (TOTAL_ITERS // 5 etc.) and subtracts display // 2. In a
+    // very short run that could land at or before 0; no later phase starts before iteration 1.
+    return std::max<int64_t>(1, (p.num * total) / p.den - display / 2);
 }
 
 size_t Schedule::phase_at(int64_t iter) const {
