@@ -39,7 +39,7 @@ FS_HOST_DEVICE inline T unary_value(UnaryKind k, T x, const UnaryParams& p) {
 template <typename T>
 FS_HOST_DEVICE inline T unary_derivative(UnaryKind k, T x, T y, const UnaryParams& p) {
     switch (k) {
-        case UnaryKind::abs: return x < T(0) ? T(-1) : T(1);  // 1 at 0: the subgradient PyTorch picks is 0; kink
+        case UnaryKind::abs: return x < T(0) ? T(-1) : (x > T(0) ? T(1) : T(0));  // sign(x): 0 at the kink, as TF/PyTorch
         case UnaryKind::square: return T(2) * x;
         case UnaryKind::exp: return y;
         case UnaryKind::log: return T(1) / x;

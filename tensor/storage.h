@@ -12,7 +12,7 @@ class Storage {
  public:
     /// Allocates `bytes` on `device` (CPU: 64-byte aligned; CUDA: device memory). With `zero` the CPU bytes are
     /// zeroed; otherwise they are uninitialised in release builds and filled with 0xFF (a NaN in every float
-    /// type) in debug builds, so a kernel that reads an output it never wrote poisons the result visibly.
+    /// type) in debug and sanitizer builds, so a kernel that reads an output it never wrote poisons the result visibly.
     Storage(size_t bytes, Device device, bool zero = true);
     ~Storage();
     Storage(const Storage&) = delete;

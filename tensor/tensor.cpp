@@ -83,7 +83,7 @@ Storage::Storage(size_t bytes, Device device, bool zero) : m_bytes(bytes), m_dev
         m_data = std::aligned_alloc(64, rounded);
         FS_CHECK(m_data != nullptr, "out of host memory allocating ", bytes, " bytes");
         if (zero) std::memset(m_data, 0, rounded);
-#ifndef NDEBUG
+#if !defined(NDEBUG) || defined(FS_POISON_UNINIT)
         else std::memset(m_data, 0xff, rounded);
 #endif
     } else {

@@ -161,9 +161,12 @@ static std::vector<PerfCase> conv2d_perf() {
         pc("enc_block_3x3s2_64to128_64px", {8, 64, 64, 64}, {128, 64, 3, 3}, false, P::tf_same(3, 3, 2, 64, 64)),
         pc("enc_block_3x3s2_256to512_16px", {8, 256, 16, 16}, {512, 256, 3, 3}, false,
            P::tf_same(3, 3, 2, 16, 16)),
-        // upscale_ps conv 512 -> 4·256 at 8×8: 4.8 GFLOP at batch 8, too slow for the naive reference (a few
-        // seconds per call), so batch 2 here (1.2 GFLOP); the shape per sample is the model's.
-        pc("upscale_ps_3x3_512to1024_8px_b2", {2, 512, 8, 8}, {1024, 512, 3, 3}, true, P::tf_same(3, 3, 1, 8, 8)),
+        // the decoder's first upscale_ps conv, 512 -> 4·256 at 8×8 (4.8 GFLOP at batch 8)
+        pc("upscale_ps_3x3_512to1024_8px", {8, 512, 8, 8}, {1024, 512, 3, 3}, true, P::tf_same(3, 3, 1, 8, 8)),
+        // the encoder's 3×3 blocks at 32 and 8 px, and the decoder's 64 px upscale conv
+        pc("enc_block_3x3s2_128to256_32px", {8, 128, 32, 32}, {256, 128, 3, 3}, false, P::tf_same(3, 3, 2, 32, 32)),
+        pc("enc_block_3x3s2_512to1024_8px", {8, 512, 8, 8}, {1024, 512, 3, 3}, false, P::tf_same(3, 3, 2, 8, 8)),
+        pc("dec_upscale_3x3_128to256_32px", {8, 128, 32, 32}, {256, 128, 3, 3}, true, P::tf_same(3, 3, 1, 32, 32)),
         pc("dec_head_5x5_64to3_64px", {8, 64, 64, 64}, {3, 64, 5, 5}, true, P::tf_same(5, 5, 1, 64, 64)),
         pc("disc_in_4x4s2_6to64_64px", {8, 6, 64, 64}, {64, 6, 4, 4}, false, P::tf_same(4, 4, 2, 64, 64)),
     };
