@@ -444,8 +444,6 @@ const char* k_train_usage =
     "  --stop-after N          end this session after N iterations (saved; continue with --resume)\n";
 }  // namespace
 
-std::unique_ptr<BatchSource> make_folder_source(const TrainConfig& cfg, bool identity_b);  // train_data.cpp
-
 int train_main(const std::vector<std::string>& args) {
     for (const std::string& a : args)
         if (a == "--help" || a == "-h") {

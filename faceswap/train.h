@@ -42,6 +42,10 @@ void save_train_config(const std::string& path, const TrainConfig& cfg);
 /// perturbation, deterministic per batch index.
 std::unique_ptr<BatchSource> make_synthetic_source(bool identity_b, int res, int batch, uint64_t seed);
 
+/// The face folders of cfg (a_dir/b_dir with optional masks) through the data pipeline, as a BatchSource for
+/// identity A or B (the other identity provides the colour-match partners).
+std::unique_ptr<BatchSource> make_folder_source(const TrainConfig& cfg, bool identity_b);
+
 /// The preview grid: for A and B, rows of samples with columns warped input, target, reconstruction, swap,
 /// mask heat-map; (3, H, W) BGR in [-1, 1].
 Tensor render_preview(GanTrainer& t, const GanBatch& a, const GanBatch& b, int max_rows = 4);

@@ -152,3 +152,36 @@ TEST(Train, ConfigFileRoundTrip) {
     EXPECT_THROW(load_train_config(dir + "/bad2.cfg", back), Error);
     fsys::remove_all(dir);
 }
+
+#include "testdata.h"
+
+TEST(Train, TwentyIterationsOnRealFacesTheLossesFall) {
+    FS_REQUIRE_DATA();
+#ifdef FS_SANITIZE_BUILD
+    GTEST_SKIP() << "skipped in the sanitizer build: 20 training iterations are slow there; the release build runs it";
+#endif
+    // Faces cut from two shared sequences with the reference MTCNN boxes (extraction is its own issue).
+    std::string root = fresh_dir("real");
+    std::string seq = shared_data_dir() + "/sequences/";
+    ASSERT_GT(crop_reference_faces(seq + "lp_d6_woman_bun", root + "/faceA", 24), 0);
+    ASSERT_GT(crop_reference_faces(seq + "lp_d9_man_glasses", root + "/faceB", 24), 0);
+    TrainConfig c = small_config(root + "/model", 20);
+    c.synthetic = false;
+    c.a_dir = root + "/faceA";
+    c.b_dir = root + "/faceB";
+    c.preview_every = 10;
+    c.save_every = 10;
+    auto a = make_folder_source(c, false), b = make_folder_source(c, true);
+    ASSERT_EQ(run_training(c, false, *a, *b), 0);
+    auto rows = read_csv(root + "/model/losses.csv");
+    ASSERT_EQ(rows.size(), 20u);
+    // the reconstruction terms of both generators (columns 7 and 14), first five iterations against the last five
+    auto recon = [&](size_t i) { return rows[i][7] + rows[i][14]; };
+    double first = 0, last = 0;
+    for (size_t i = 0; i < 5; ++i) first += recon(i), last += recon(rows.size() - 1 - i);
+    EXPECT_LT(last, first * 0.95) << "reconstruction loss did not fall: " << first / 5 << " -> " << last / 5;
+    // and the discriminators' losses leave their start (they learn)
+    EXPECT_NE(rows.front()[2], rows.back()[2]);
+    EXPECT_TRUE(fsys::exists(root + "/model/preview.png"));
+    fsys::remove_all(root);
+}
