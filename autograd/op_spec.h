@@ -28,6 +28,14 @@ struct InputSpec {
     double min_abs = 0.0;        ///< keep |x| >= min_abs (away from a kink at 0), sign kept random
 };
 
+/// A test or benchmark input of the default kind: uniform [-1, 1), optionally a non-contiguous view.
+inline InputSpec input_spec(Shape s, bool strided = false) {
+    InputSpec i;
+    i.shape = std::move(s);
+    i.strided = strided;
+    return i;
+}
+
 /// One gradient-check / consistency case.
 struct TestCase {
     std::string name;

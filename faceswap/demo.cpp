@@ -14,6 +14,7 @@
 #include "autograd/functional.h"
 #include "faceswap/model.h"
 #include "faceswap/synthetic.h"
+#include "faceswap/train.h"
 #include "io/image.h"
 #include "layers/adam.h"
 #include "layers/module.h"
@@ -74,26 +75,6 @@ struct MiniDecoder : Module {
 };
 
 Tensor mean_all(const Tensor& x) { return mean(x, ReduceParams{}); }
-
-struct Batch {
-    Tensor warped, target;  // (N,3,S,S): the input is the target drawn with a slightly perturbed pose
-};
-
-Batch draw_batch(const FaceIdentity& id, int n, int size, std::mt19937_64& rng) {
-    Batch b{Tensor::empty({n, 3, size, size}), Tensor::empty({n, 3, size, size})};
-    std::uniform_real_distribution<double> u(-1.0, 1.0);
-    for (int i = 0; i < n; ++i) {
-        FrameParams f = random_frame(rng);
-        FrameParams w = f;  // a small random distortion stands in for the original's random warp
-        w.roll += 0.12 * u(rng);
-        w.scale *= 1.0 + 0.08 * u(rng);
-        w.yaw += 0.12 * u(rng);
-        w.pitch += 0.1 * u(rng);
-        b.target.slice(0, i, i + 1).copy_from(render_face(id, f, size).view({1, 3, size, size}));
-        b.warped.slice(0, i, i + 1).copy_from(render_face(id, w, size).view({1, 3, size, size}));
-    }
-    return b;
-}
 
 // PSNR of two images in [-1, 1] (peak-to-peak 2).
 double psnr(const Tensor& a, const Tensor& b) {
@@ -163,8 +144,11 @@ int demo_main(const std::vector<std::string>& args) {
     std::printf("demo: %d steps, batch %d per identity, %dx%d faces, %lld parameters\n", steps, batch, size, size,
                 (long long)(enc.num_parameters() + dec_a.num_parameters() + dec_b.num_parameters()));
 
+    // The trainer's procedural-face source: each batch a pose-perturbed "warped" input and its target.
+    std::unique_ptr<BatchSource> src[2] = {make_synthetic_source(false, size, batch, seed),
+                                           make_synthetic_source(true, size, batch, seed)};
     FaceIdentity ida = identity_a(), idb = identity_b();
-    auto gen_loss = [&](const MiniDecoder& dec, const Batch& b) {
+    auto gen_loss = [&](const MiniDecoder& dec, const GanBatch& b) {
         auto [alpha, bgr] = dec(enc(b.warped));
         Tensor masked = composite(alpha, bgr, b.warped);
         // L1 on the raw output (as the original) and on the masked output, and the original's mask hinge
@@ -177,7 +161,7 @@ int demo_main(const std::vector<std::string>& args) {
     double first = 0, last_a = 0, last_b = 0;
     for (int it = 1; it <= steps; ++it) {
         for (int side = 0; side < 2; ++side) {
-            Batch b = draw_batch(side ? idb : ida, batch, size, rng);
+            GanBatch b = src[side]->batch(it);
             Adam& opt = side ? opt_b : opt_a;
             enc.zero_grad();
             (side ? dec_b : dec_a).zero_grad();

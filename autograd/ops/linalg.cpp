@@ -8,17 +8,6 @@
 
 namespace fs {
 
-namespace {
-
-// A test/perf input: uniform [-1, 1), optionally a strided view.
-InputSpec ispec(Shape s, bool strided = false) {
-    InputSpec i;
-    i.shape = std::move(s);
-    i.strided = strided;
-    return i;
-}
-
-}  // namespace
 
 // --- dense -----------------------------------------------------------------------------------------------------
 
@@ -73,17 +62,17 @@ static std::vector<Tensor> dense_bwd(const BackwardArgs& g) {
 }
 
 static std::vector<TestCase> dense_cases() {
-    return {{"bias_5x7_to_3", {ispec({5, 7}), ispec({3, 7}), ispec({3})}, {}},
-            {"nobias_4x6_to_5", {ispec({4, 6}), ispec({5, 6})}, {}},
-            {"n1_1x9_to_4", {ispec({1, 9}), ispec({4, 9}), ispec({4})}, {}},
-            {"in1_out1_3x1_to_1", {ispec({3, 1}), ispec({1, 1}), ispec({1})}, {}},
-            {"strided_x_and_w_3x5_to_4", {ispec({3, 5}, true), ispec({4, 5}, true), ispec({4})}, {}}};
+    return {{"bias_5x7_to_3", {input_spec({5, 7}), input_spec({3, 7}), input_spec({3})}, {}},
+            {"nobias_4x6_to_5", {input_spec({4, 6}), input_spec({5, 6})}, {}},
+            {"n1_1x9_to_4", {input_spec({1, 9}), input_spec({4, 9}), input_spec({4})}, {}},
+            {"in1_out1_3x1_to_1", {input_spec({3, 1}), input_spec({1, 1}), input_spec({1})}, {}},
+            {"strided_x_and_w_3x5_to_4", {input_spec({3, 5}, true), input_spec({4, 5}, true), input_spec({4})}, {}}};
 }
 
 static std::vector<PerfCase> dense_perf() {
     // The encoder's two Dense layers at RES 64: flatten 4·4·1024 -> latent 1024, then 1024 -> 4·4·1024.
-    return {{"enc_flatten_8x16384_to_1024", {ispec({8, 16384}), ispec({1024, 16384}), ispec({1024})}, {}},
-            {"enc_expand_8x1024_to_16384", {ispec({8, 1024}), ispec({16384, 1024}), ispec({16384})}, {}}};
+    return {{"enc_flatten_8x16384_to_1024", {input_spec({8, 16384}), input_spec({1024, 16384}), input_spec({1024})}, {}},
+            {"enc_expand_8x1024_to_16384", {input_spec({8, 1024}), input_spec({16384, 1024}), input_spec({16384})}, {}}};
 }
 
 static double dense_flops(const std::vector<Tensor>& in, const std::any&) {
@@ -170,16 +159,16 @@ static std::vector<Tensor> matmul_bwd(const BackwardArgs& g) {
 static std::vector<TestCase> matmul_cases() {
     // B=2, M=3, K=5, N=4 in every transpose combination: all sizes distinct and odd/even mixed, so a swapped
     // pair of indices changes a shape or reads the wrong element.
-    auto A = [](bool t, bool strided = false) { return ispec(t ? Shape{2, 5, 3} : Shape{2, 3, 5}, strided); };
-    auto Bm = [](bool t, bool strided = false) { return ispec(t ? Shape{2, 4, 5} : Shape{2, 5, 4}, strided); };
+    auto A = [](bool t, bool strided = false) { return input_spec(t ? Shape{2, 5, 3} : Shape{2, 3, 5}, strided); };
+    auto Bm = [](bool t, bool strided = false) { return input_spec(t ? Shape{2, 4, 5} : Shape{2, 5, 4}, strided); };
     return {{"nn_2x3x5_2x5x4", {A(false), Bm(false)}, MatmulParams{false, false}},
             {"tn_2x5x3_2x5x4", {A(true), Bm(false)}, MatmulParams{true, false}},
             {"nt_2x3x5_2x4x5", {A(false), Bm(true)}, MatmulParams{false, true}},
             {"tt_2x5x3_2x4x5", {A(true), Bm(true)}, MatmulParams{true, true}},
-            {"b1_1x7x3_1x3x1", {ispec({1, 7, 3}), ispec({1, 3, 1})}, MatmulParams{}},
-            {"m1_k1_2x1x1_2x1x5", {ispec({2, 1, 1}), ispec({2, 1, 5})}, MatmulParams{}},
-            {"rank2_3x5_5x4", {ispec({3, 5}), ispec({5, 4})}, MatmulParams{}},
-            {"rank2_tt_5x3_4x5", {ispec({5, 3}), ispec({4, 5})}, MatmulParams{true, true}},
+            {"b1_1x7x3_1x3x1", {input_spec({1, 7, 3}), input_spec({1, 3, 1})}, MatmulParams{}},
+            {"m1_k1_2x1x1_2x1x5", {input_spec({2, 1, 1}), input_spec({2, 1, 5})}, MatmulParams{}},
+            {"rank2_3x5_5x4", {input_spec({3, 5}), input_spec({5, 4})}, MatmulParams{}},
+            {"rank2_tt_5x3_4x5", {input_spec({5, 3}), input_spec({4, 5})}, MatmulParams{true, true}},
             {"strided_a_nt", {A(false, true), Bm(true)}, MatmulParams{false, true}},
             {"strided_b_tn", {A(true), Bm(false, true)}, MatmulParams{true, false}}};
 }
@@ -187,10 +176,10 @@ static std::vector<TestCase> matmul_cases() {
 static std::vector<PerfCase> matmul_perf() {
     // Self-attention, batch 8, tokens = H·W: S = g·fᵀ with g, f (B, tokens, C/8), then o = softmax(S)·h with
     // h (B, tokens, C). Encoder attention at 16×16 (C=256) and decoder attention at 32×32 (C=128).
-    return {{"attn16_S_8x256x32_nt", {ispec({8, 256, 32}), ispec({8, 256, 32})}, MatmulParams{false, true}},
-            {"attn16_o_8x256x256_8x256x256", {ispec({8, 256, 256}), ispec({8, 256, 256})}, MatmulParams{}},
-            {"attn32_S_8x1024x16_nt", {ispec({8, 1024, 16}), ispec({8, 1024, 16})}, MatmulParams{false, true}},
-            {"attn32_o_8x1024x1024_8x1024x128", {ispec({8, 1024, 1024}), ispec({8, 1024, 128})}, MatmulParams{}}};
+    return {{"attn16_S_8x256x32_nt", {input_spec({8, 256, 32}), input_spec({8, 256, 32})}, MatmulParams{false, true}},
+            {"attn16_o_8x256x256_8x256x256", {input_spec({8, 256, 256}), input_spec({8, 256, 256})}, MatmulParams{}},
+            {"attn32_S_8x1024x16_nt", {input_spec({8, 1024, 16}), input_spec({8, 1024, 16})}, MatmulParams{false, true}},
+            {"attn32_o_8x1024x1024_8x1024x128", {input_spec({8, 1024, 1024}), input_spec({8, 1024, 128})}, MatmulParams{}}};
 }
 
 static double matmul_flops(const std::vector<Tensor>& in, const std::any& attrs) {

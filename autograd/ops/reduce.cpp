@@ -9,13 +9,6 @@ namespace fs {
 
 namespace {
 
-InputSpec ispec(Shape s, bool strided = false) {
-    InputSpec i;
-    i.shape = std::move(s);
-    i.strided = strided;
-    return i;
-}
-
 ReduceParams reduce_params(const std::any& a, const char* op) {
     if (!a.has_value()) return ReduceParams{};  // apply() without attributes: reduce everything
     return attrs_as<ReduceParams>(a, op);
@@ -59,22 +52,22 @@ static std::vector<Tensor> reduce_bwd(const BackwardArgs& b) {
 
 static std::vector<TestCase> reduce_cases() {
     using P = ReduceParams;
-    return {{"all_2x3x4_to_scalar", {ispec({2, 3, 4})}, P{{}, false}},
-            {"all_keepdim_2x3x4", {ispec({2, 3, 4})}, P{{}, true}},
-            {"hw_2x3x4x5", {ispec({2, 3, 4, 5})}, P{{2, 3}, false}},
-            {"hw_keepdim_2x3x4x5", {ispec({2, 3, 4, 5})}, P{{2, 3}, true}},
-            {"neg_axis_3x4x5", {ispec({3, 4, 5})}, P{{-1}, false}},
-            {"axes_0_2_3x4x5", {ispec({3, 4, 5})}, P{{2, 0}, false}},
-            {"batch_axis_keepdim_3x2x2", {ispec({3, 2, 2})}, P{{0}, true}},
-            {"size1_1x3x1x2_axes_0_2", {ispec({1, 3, 1, 2})}, P{{0, 2}, false}},
-            {"vec7_to_scalar", {ispec({7})}, P{{}, false}},
-            {"strided_3x5_axis1", {ispec({3, 5}, true)}, P{{1}, false}}};
+    return {{"all_2x3x4_to_scalar", {input_spec({2, 3, 4})}, P{{}, false}},
+            {"all_keepdim_2x3x4", {input_spec({2, 3, 4})}, P{{}, true}},
+            {"hw_2x3x4x5", {input_spec({2, 3, 4, 5})}, P{{2, 3}, false}},
+            {"hw_keepdim_2x3x4x5", {input_spec({2, 3, 4, 5})}, P{{2, 3}, true}},
+            {"neg_axis_3x4x5", {input_spec({3, 4, 5})}, P{{-1}, false}},
+            {"axes_0_2_3x4x5", {input_spec({3, 4, 5})}, P{{2, 0}, false}},
+            {"batch_axis_keepdim_3x2x2", {input_spec({3, 2, 2})}, P{{0}, true}},
+            {"size1_1x3x1x2_axes_0_2", {input_spec({1, 3, 1, 2})}, P{{0, 2}, false}},
+            {"vec7_to_scalar", {input_spec({7})}, P{{}, false}},
+            {"strided_3x5_axis1", {input_spec({3, 5}, true)}, P{{1}, false}}};
 }
 
 static std::vector<PerfCase> reduce_perf() {
     // A loss's full reduction over an 8x64x64x64 activation, and a per-(N, C) spatial reduction of it.
-    return {{"all_8x64x64x64", {ispec({8, 64, 64, 64})}, ReduceParams{{}, false}},
-            {"hw_8x64x64x64", {ispec({8, 64, 64, 64})}, ReduceParams{{2, 3}, false}}};
+    return {{"all_8x64x64x64", {input_spec({8, 64, 64, 64})}, ReduceParams{{}, false}},
+            {"hw_8x64x64x64", {input_spec({8, 64, 64, 64})}, ReduceParams{{2, 3}, false}}};
 }
 
 const OpSpec k_spec_sum = {"sum", 1, 1, reduce_fwd<false>, reduce_bwd<false>, reduce_cases, reduce_perf, nullptr,
@@ -115,21 +108,21 @@ static std::vector<Tensor> softmax_bwd(const BackwardArgs& g) {
 }
 
 static std::vector<TestCase> softmax_cases() {
-    InputSpec large = ispec({2, 6});
+    InputSpec large = input_spec({2, 6});
     large.lo = 40, large.hi = 45;  // logits far from 0: exp(45) is fine in double, but the shift is exercised
-    return {{"rows_3x5", {ispec({3, 5})}, {}},
-            {"nchw_last_axis_2x3x4x5", {ispec({2, 3, 4, 5})}, {}},
-            {"vec7", {ispec({7})}, {}},
-            {"one_column_4x1", {ispec({4, 1})}, {}},  // y = 1 everywhere, gradient exactly 0
+    return {{"rows_3x5", {input_spec({3, 5})}, {}},
+            {"nchw_last_axis_2x3x4x5", {input_spec({2, 3, 4, 5})}, {}},
+            {"vec7", {input_spec({7})}, {}},
+            {"one_column_4x1", {input_spec({4, 1})}, {}},  // y = 1 everywhere, gradient exactly 0
             {"large_logits_2x6", {large}, {}},
-            {"strided_3x6", {ispec({3, 6}, true)}, {}}};
+            {"strided_3x6", {input_spec({3, 6}, true)}, {}}};
 }
 
 const OpSpec k_spec_softmax = {
     "softmax", 1, 1, softmax_fwd, softmax_bwd, softmax_cases,
     [] {
         // The attention map of the decoder's self-attention at 32×32: N = 1024 tokens, batch 8.
-        return std::vector<PerfCase>{{"attn32_8x1024x1024", {ispec({8, 1024, 1024})}, {}}};
+        return std::vector<PerfCase>{{"attn32_8x1024x1024", {input_spec({8, 1024, 1024})}, {}}};
     },
     nullptr, k_op_none};
 

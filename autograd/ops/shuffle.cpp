@@ -7,16 +7,6 @@
 
 namespace fs {
 
-namespace {
-
-InputSpec ispec(Shape s, bool strided = false) {
-    InputSpec i;
-    i.shape = std::move(s);
-    i.strided = strided;
-    return i;
-}
-
-}  // namespace
 
 // --- concat ----------------------------------------------------------------------------------------------------
 
@@ -89,13 +79,13 @@ static std::vector<Tensor> concat_bwd(const BackwardArgs& g) {
 
 static std::vector<TestCase> concat_cases() {
     using P = ConcatParams;
-    return {{"channels_2x3x4x5_2x2x4x5", {ispec({2, 3, 4, 5}), ispec({2, 2, 4, 5})}, P{1}},
-            {"three_axis0_1x3_2x3_4x3", {ispec({1, 3}), ispec({2, 3}), ispec({4, 3})}, P{0}},
-            {"neg_axis_last_2x3x2_2x3x5", {ispec({2, 3, 2}), ispec({2, 3, 5})}, P{-1}},
-            {"single_input_2x3", {ispec({2, 3})}, P{1}},
-            {"size1_slabs_2x1x3_2x1x3_2x2x3", {ispec({2, 1, 3}), ispec({2, 1, 3}), ispec({2, 2, 3})}, P{1}},
-            {"rank1_3_4", {ispec({3}), ispec({4})}, P{0}},
-            {"strided_3x4_2x4_axis0", {ispec({3, 4}, true), ispec({2, 4})}, P{0}}};
+    return {{"channels_2x3x4x5_2x2x4x5", {input_spec({2, 3, 4, 5}), input_spec({2, 2, 4, 5})}, P{1}},
+            {"three_axis0_1x3_2x3_4x3", {input_spec({1, 3}), input_spec({2, 3}), input_spec({4, 3})}, P{0}},
+            {"neg_axis_last_2x3x2_2x3x5", {input_spec({2, 3, 2}), input_spec({2, 3, 5})}, P{-1}},
+            {"single_input_2x3", {input_spec({2, 3})}, P{1}},
+            {"size1_slabs_2x1x3_2x1x3_2x2x3", {input_spec({2, 1, 3}), input_spec({2, 1, 3}), input_spec({2, 2, 3})}, P{1}},
+            {"rank1_3_4", {input_spec({3}), input_spec({4})}, P{0}},
+            {"strided_3x4_2x4_axis0", {input_spec({3, 4}, true), input_spec({2, 4})}, P{0}}};
 }
 
 const OpSpec k_spec_concat = {
@@ -103,7 +93,7 @@ const OpSpec k_spec_concat = {
     [] {
         // Channel concatenation of two decoder-sized maps (e.g. the hybrid norm's halves at 32×32).
         return std::vector<PerfCase>{
-            {"channels_2x_8x128x32x32", {ispec({8, 128, 32, 32}), ispec({8, 128, 32, 32})}, ConcatParams{1}}};
+            {"channels_2x_8x128x32x32", {input_spec({8, 128, 32, 32}), input_spec({8, 128, 32, 32})}, ConcatParams{1}}};
     },
     nullptr, k_op_none};
 
@@ -157,14 +147,14 @@ static std::vector<TestCase> pixel_shuffle_cases() {
     using P = PixelShuffleParams;
     const auto dcr = PixelShuffleOrder::dcr, crd = PixelShuffleOrder::crd;
     // Odd H and W and C = 2 or 3 output channels, so the channel and sub-pixel indices can't be confused.
-    return {{"dcr_r2_2x8x3x5", {ispec({2, 8, 3, 5})}, P{2, dcr}},
-            {"crd_r2_2x8x3x5", {ispec({2, 8, 3, 5})}, P{2, crd}},
-            {"dcr_r3_1x18x3x1", {ispec({1, 18, 3, 1})}, P{3, dcr}},
-            {"crd_r3_1x27x1x3", {ispec({1, 27, 1, 3})}, P{3, crd}},
-            {"dcr_r2_c1_1x4x1x1", {ispec({1, 4, 1, 1})}, P{2, dcr}},
-            {"r1_identity_2x3x2x3", {ispec({2, 3, 2, 3})}, P{1, dcr}},
-            {"strided_dcr_r2_2x12x3x3", {ispec({2, 12, 3, 3}, true)}, P{2, dcr}},
-            {"strided_crd_r2_1x12x3x3", {ispec({1, 12, 3, 3}, true)}, P{2, crd}}};
+    return {{"dcr_r2_2x8x3x5", {input_spec({2, 8, 3, 5})}, P{2, dcr}},
+            {"crd_r2_2x8x3x5", {input_spec({2, 8, 3, 5})}, P{2, crd}},
+            {"dcr_r3_1x18x3x1", {input_spec({1, 18, 3, 1})}, P{3, dcr}},
+            {"crd_r3_1x27x1x3", {input_spec({1, 27, 1, 3})}, P{3, crd}},
+            {"dcr_r2_c1_1x4x1x1", {input_spec({1, 4, 1, 1})}, P{2, dcr}},
+            {"r1_identity_2x3x2x3", {input_spec({2, 3, 2, 3})}, P{1, dcr}},
+            {"strided_dcr_r2_2x12x3x3", {input_spec({2, 12, 3, 3}, true)}, P{2, dcr}},
+            {"strided_crd_r2_1x12x3x3", {input_spec({1, 12, 3, 3}, true)}, P{2, crd}}};
 }
 
 const OpSpec k_spec_pixel_shuffle = {
@@ -173,8 +163,8 @@ const OpSpec k_spec_pixel_shuffle = {
         // The decoder's upscale_ps blocks at RES 64: the first (conv to 4·256 = 1024 channels at 8×8 -> 256
         // channels at 16×16) and the last (4·64 = 256 channels at 32×32 -> 64 channels at 64×64).
         return std::vector<PerfCase>{
-            {"dcr_r2_8x1024x8x8", {ispec({8, 1024, 8, 8})}, PixelShuffleParams{2, PixelShuffleOrder::dcr}},
-            {"dcr_r2_8x256x32x32", {ispec({8, 256, 32, 32})}, PixelShuffleParams{2, PixelShuffleOrder::dcr}}};
+            {"dcr_r2_8x1024x8x8", {input_spec({8, 1024, 8, 8})}, PixelShuffleParams{2, PixelShuffleOrder::dcr}},
+            {"dcr_r2_8x256x32x32", {input_spec({8, 256, 32, 32})}, PixelShuffleParams{2, PixelShuffleOrder::dcr}}};
     },
     nullptr, k_op_none};
 
@@ -217,18 +207,18 @@ static std::vector<Tensor> upsample_nearest_bwd(const BackwardArgs& g) {
 
 static std::vector<TestCase> upsample_nearest_cases() {
     using P = UpsampleParams;
-    return {{"s2_2x3x3x5", {ispec({2, 3, 3, 5})}, P{2}},
-            {"s3_1x2x2x3", {ispec({1, 2, 2, 3})}, P{3}},
-            {"s1_identity_1x1x2x2", {ispec({1, 1, 2, 2})}, P{1}},
-            {"n1c1_1x1x1x1_s2", {ispec({1, 1, 1, 1})}, P{2}},
-            {"strided_s2_2x2x3x2", {ispec({2, 2, 3, 2}, true)}, P{2}}};
+    return {{"s2_2x3x3x5", {input_spec({2, 3, 3, 5})}, P{2}},
+            {"s3_1x2x2x3", {input_spec({1, 2, 2, 3})}, P{3}},
+            {"s1_identity_1x1x2x2", {input_spec({1, 1, 2, 2})}, P{1}},
+            {"n1c1_1x1x1x1_s2", {input_spec({1, 1, 1, 1})}, P{2}},
+            {"strided_s2_2x2x3x2", {input_spec({2, 2, 3, 2}, true)}, P{2}}};
 }
 
 const OpSpec k_spec_upsample_nearest = {
     "upsample_nearest", 1, 1, upsample_nearest_fwd, upsample_nearest_bwd, upsample_nearest_cases,
     [] {
         // upscale_nn (lite capacity) on a 32×32 map of 256 channels.
-        return std::vector<PerfCase>{{"s2_8x256x32x32", {ispec({8, 256, 32, 32})}, UpsampleParams{2}}};
+        return std::vector<PerfCase>{{"s2_8x256x32x32", {input_spec({8, 256, 32, 32})}, UpsampleParams{2}}};
     },
     nullptr, k_op_none};
 
