@@ -85,7 +85,9 @@ static std::vector<TestCase> attention_cases() {
             {"scaled", {t({1, 5, 4}), t({1, 5, 4}), t({1, 5, 2})}, AttentionParams{0.5}},
             {"strided", {t({2, 4, 3}, true), t({2, 4, 3}), t({2, 4, 5}, true)}, {}},
             // more queries and keys than one tile of the fast path (128 × 256), ragged at both ends
-            {"tiles_n300_m520", {t({1, 300, 3}), t({1, 520, 3}), t({1, 520, 5})}, {}}};
+            {"tiles_n300_m520", {t({1, 300, 3}), t({1, 520, 3}), t({1, 520, 5})}, {}},
+            // D above the fast path's small-D kernels (> 32): its SGEMM route
+            {"wide_d40", {t({2, 20, 40}), t({2, 33, 40}), t({2, 33, 6})}, AttentionParams{0.2}}};
 }
 
 static std::vector<PerfCase> attention_perf() {

@@ -80,6 +80,123 @@ float exp_shift_sum(const float* x, float shift, float* y, int64_t n) {
     return avx512 ? exp_shift_sum_avx512(x, shift, y, n) : exp_shift_sum_scalar(x, shift, y, n);
 }
 
+// --- small-D tiles -------------------------------------------------------------------------------------------
+// faceswap-GAN's queries and keys have D = C/8 = 4..64 channels. For such a thin inner dimension the packed
+// SGEMM spends more time packing than multiplying, so the three products with D as an operand width run here,
+// on a transposed key tile kt (D × bk) held in L1: each is a sequence of 16-lane FMAs along the keys.
+constexpr int64_t k_small_d = 32;
+
+// kt (D × bk) = transpose of the bk key rows (bk × D).
+void transpose_keys(const float* k, int64_t bk, int64_t D, float* kt) {
+    for (int64_t j = 0; j < bk; ++j)
+        for (int64_t c = 0; c < D; ++c) kt[c * bk + j] = k[j * D + c];
+}
+
+// S (bq × bk) = sc · Q (bq × D) · kt.
+__attribute__((target("avx512f"))) void scores_avx512(const float* q, int64_t bq, int64_t D, const float* kt,
+                                                      int64_t bk, float sc, float* S) {
+    for (int64_t r = 0; r < bq; ++r) {
+        const float* qr = q + r * D;
+        float* sr = S + r * bk;
+        for (int64_t j0 = 0; j0 < bk; j0 += 128) {  // 8 accumulators of 16 keys
+            const int64_t n = std::min<int64_t>(128, bk - j0);
+            __m512 acc[8];
+            for (int u = 0; u < 8; ++u) acc[u] = _mm512_setzero_ps();
+            for (int64_t c = 0; c < D; ++c) {
+                const __m512 a = _mm512_set1_ps(qr[c] * sc);
+                const float* kr = kt + c * bk + j0;
+                for (int u = 0; u < 8; ++u) {
+                    const int64_t left = n - 16 * u;
+                    if (left <= 0) break;
+                    const __mmask16 m = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+                    acc[u] = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m, kr + 16 * u), acc[u]);
+                }
+            }
+            for (int u = 0; u < 8; ++u) {
+                const int64_t left = n - 16 * u;
+                if (left <= 0) break;
+                const __mmask16 m = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+                _mm512_mask_storeu_ps(sr + j0 + 16 * u, m, acc[u]);
+            }
+        }
+    }
+}
+
+void scores_scalar(const float* q, int64_t bq, int64_t D, const float* kt, int64_t bk, float sc, float* S) {
+    for (int64_t r = 0; r < bq; ++r) {
+        float* sr = S + r * bk;
+        std::fill(sr, sr + bk, 0.f);
+        for (int64_t c = 0; c < D; ++c) {
+            const float a = q[r * D + c] * sc;
+            for (int64_t j = 0; j < bk; ++j) sr[j] += a * kt[c * bk + j];
+        }
+    }
+}
+
+// dq (bq × D) += dS (bq × bk) · ktᵀ: D dot products of length bk per row.
+__attribute__((target("avx512f"))) void dq_avx512(const float* dS, int64_t bq, int64_t bk, const float* kt,
+                                                  int64_t D, float* dq) {
+    for (int64_t r = 0; r < bq; ++r) {
+        const float* g = dS + r * bk;
+        for (int64_t c = 0; c < D; ++c) {
+            const float* kr = kt + c * bk;
+            __m512 acc = _mm512_setzero_ps();
+            int64_t j = 0;
+            for (; j + 16 <= bk; j += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(g + j), _mm512_loadu_ps(kr + j), acc);
+            float s = _mm512_reduce_add_ps(acc);
+            for (; j < bk; ++j) s += g[j] * kr[j];
+            dq[r * D + c] += s;
+        }
+    }
+}
+
+void dq_scalar(const float* dS, int64_t bq, int64_t bk, const float* kt, int64_t D, float* dq) {
+    for (int64_t r = 0; r < bq; ++r)
+        for (int64_t c = 0; c < D; ++c) {
+            float s = 0;
+            for (int64_t j = 0; j < bk; ++j) s += dS[r * bk + j] * kt[c * bk + j];
+            dq[r * D + c] += s;
+        }
+}
+
+// dkt (D × bk) += Qᵀ (D × bq) · dS (bq × bk): an AXPY of each dS row per query channel.
+__attribute__((target("avx512f"))) void dkt_avx512(const float* q, int64_t bq, int64_t D, const float* dS,
+                                                   int64_t bk, float* dkt) {
+    for (int64_t r = 0; r < bq; ++r) {
+        const float* g = dS + r * bk;
+        for (int64_t c = 0; c < D; ++c) {
+            const __m512 a = _mm512_set1_ps(q[r * D + c]);
+            float* out = dkt + c * bk;
+            int64_t j = 0;
+            for (; j + 16 <= bk; j += 16)
+                _mm512_storeu_ps(out + j, _mm512_fmadd_ps(a, _mm512_loadu_ps(g + j), _mm512_loadu_ps(out + j)));
+            for (; j < bk; ++j) out[j] += q[r * D + c] * g[j];
+        }
+    }
+}
+
+void dkt_scalar(const float* q, int64_t bq, int64_t D, const float* dS, int64_t bk, float* dkt) {
+    for (int64_t r = 0; r < bq; ++r)
+        for (int64_t c = 0; c < D; ++c)
+            for (int64_t j = 0; j < bk; ++j) dkt[c * bk + j] += q[r * D + c] * dS[r * bk + j];
+}
+
+bool use_avx512() {
+    static const bool b = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+    return b;
+}
+
+// S = sc · Q Kᵀ for one tile: the small-D kernel (kt already transposed) or SGEMM.
+void tile_scores(const float* q, int64_t bq, const float* k, const float* kt, int64_t bk, int64_t D, float sc,
+                 float* S) {
+    if (D <= k_small_d) {
+        if (use_avx512()) scores_avx512(q, bq, D, kt, bk, sc, S);
+        else scores_scalar(q, bq, D, kt, bk, sc, S);
+    } else {
+        sgemm(false, true, bq, bk, D, sc, q, D, k, D, 0.f, S, bk);
+    }
+}
+
 struct Dims {
     int64_t N, M, D, E;
 };
@@ -89,6 +206,7 @@ void forward_one(const AttentionParams& prm, const Dims& d, const float* q, cons
                  float* lse, bool want_o) {
     const float sc = float(prm.scale);
     std::vector<float> S(static_cast<size_t>(k_bq * k_bk)), m(static_cast<size_t>(k_bq)), l(static_cast<size_t>(k_bq));
+    std::vector<float> kt(static_cast<size_t>(k_bk * d.D));
     for (int64_t i0 = 0; i0 < d.N; i0 += k_bq) {
         const int64_t bq = std::min(k_bq, d.N - i0);
         std::fill(m.begin(), m.end(), -INFINITY);
@@ -97,7 +215,8 @@ void forward_one(const AttentionParams& prm, const Dims& d, const float* q, cons
         if (want_o) std::fill(ob, ob + bq * d.E, 0.f);
         for (int64_t j0 = 0; j0 < d.M; j0 += k_bk) {
             const int64_t bk = std::min(k_bk, d.M - j0);
-            sgemm(false, true, bq, bk, d.D, sc, q + i0 * d.D, d.D, k + j0 * d.D, d.D, 0.f, S.data(), bk);
+            if (d.D <= k_small_d) transpose_keys(k + j0 * d.D, bk, d.D, kt.data());
+            tile_scores(q + i0 * d.D, bq, k + j0 * d.D, kt.data(), bk, d.D, sc, S.data());
             for (int64_t r = 0; r < bq; ++r) {
                 float* s = S.data() + r * bk;
                 float mx = *std::max_element(s, s + bk);
@@ -139,11 +258,14 @@ void backward_one(const AttentionParams& prm, const Dims& d, const float* q, con
     std::fill(dk, dk + d.M * d.D, 0.f);
     std::fill(dv, dv + d.M * d.E, 0.f);
     std::vector<float> P(static_cast<size_t>(k_bq * k_bk)), dP(static_cast<size_t>(k_bq * k_bk));
+    std::vector<float> kt(static_cast<size_t>(k_bk * d.D)), dkt(static_cast<size_t>(k_bk * d.D));
+    const bool small = d.D <= k_small_d;
     for (int64_t i0 = 0; i0 < d.N; i0 += k_bq) {
         const int64_t bq = std::min(k_bq, d.N - i0);
         for (int64_t j0 = 0; j0 < d.M; j0 += k_bk) {
             const int64_t bk = std::min(k_bk, d.M - j0);
-            sgemm(false, true, bq, bk, d.D, sc, q + i0 * d.D, d.D, k + j0 * d.D, d.D, 0.f, P.data(), bk);
+            if (small) transpose_keys(k + j0 * d.D, bk, d.D, kt.data());
+            tile_scores(q + i0 * d.D, bq, k + j0 * d.D, kt.data(), bk, d.D, sc, P.data());
             for (int64_t r = 0; r < bq; ++r) exp_shift_sum(P.data() + r * bk, lse[size_t(i0 + r)], P.data() + r * bk, bk);
             // dV_j += Pᵀ dO_i
             sgemm(true, false, bk, d.E, bq, 1.f, P.data(), bk, dout + i0 * d.E, d.E, 1.f, dv + j0 * d.E, d.E);
@@ -156,8 +278,22 @@ void backward_one(const AttentionParams& prm, const Dims& d, const float* q, con
                 for (int64_t c = 0; c < bk; ++c) dpr[c] = pr[c] * (dpr[c] - dl) * sc;
             }
             // dQ_i += dS K_j;  dK_j += dSᵀ Q_i
-            sgemm(false, false, bq, d.D, bk, 1.f, dP.data(), bk, k + j0 * d.D, d.D, 1.f, dq + i0 * d.D, d.D);
-            sgemm(true, false, bk, d.D, bq, 1.f, dP.data(), bk, q + i0 * d.D, d.D, 1.f, dk + j0 * d.D, d.D);
+            if (small) {
+                std::fill(dkt.begin(), dkt.begin() + bk * d.D, 0.f);
+                if (use_avx512()) {
+                    dq_avx512(dP.data(), bq, bk, kt.data(), d.D, dq + i0 * d.D);
+                    dkt_avx512(q + i0 * d.D, bq, d.D, dP.data(), bk, dkt.data());
+                } else {
+                    dq_scalar(dP.data(), bq, bk, kt.data(), d.D, dq + i0 * d.D);
+                    dkt_scalar(q + i0 * d.D, bq, d.D, dP.data(), bk, dkt.data());
+                }
+                float* dkb = dk + j0 * d.D;
+                for (int64_t j = 0; j < bk; ++j)
+                    for (int64_t c = 0; c < d.D; ++c) dkb[j * d.D + c] += dkt[size_t(c * bk + j)];
+            } else {
+                sgemm(false, false, bq, d.D, bk, 1.f, dP.data(), bk, k + j0 * d.D, d.D, 1.f, dq + i0 * d.D, d.D);
+                sgemm(true, false, bk, d.D, bq, 1.f, dP.data(), bk, q + i0 * d.D, d.D, 1.f, dk + j0 * d.D, d.D);
+            }
         }
     }
 }
