@@ -68,7 +68,8 @@ void conv2d_backward_cpu(const Conv2dParams& p, const Conv2dGeom& g, const T* x,
 }  // namespace fs
 
 namespace fs {
-// --- the optimised f32 path (kernels/cpu/conv_fast.cpp): im2col + packed SGEMM, same contract as above ----------
+// --- the optimised f32 path (kernels/cpu/conv_fast.cpp): direct AVX-512 kernels or im2col + packed SGEMM, same
+// contract as above ---------------------------------------------------------------------------------------------
 void conv2d_forward_fast(const Conv2dParams& p, const Conv2dGeom& g, const float* x, const float* w, const float* b,
                          float* y);
 void conv2d_backward_fast(const Conv2dParams& p, const Conv2dGeom& g, const float* x, const float* w, const float* dy,

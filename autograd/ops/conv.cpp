@@ -119,6 +119,8 @@ static std::vector<TestCase> conv2d_cases() {
     Conv2dParams reflect_asym;  // every side different, one side 0, one side reaching the edge-1 limit
     reflect_asym.pad_top = 2, reflect_asym.pad_bottom = 1, reflect_asym.pad_left = 0, reflect_asym.pad_right = 3;
     reflect_asym.pad_mode = PadMode::reflect;
+    Conv2dParams reflect1_s2 = reflect1;
+    reflect1_s2.stride_h = reflect1_s2.stride_w = 2;
     Conv2dParams mixed_stride = P::valid();  // stride 2 down, 1 across, zero padding on some sides only
     mixed_stride.stride_h = 2;
     mixed_stride.pad_top = 1, mixed_stride.pad_right = 2;
@@ -146,6 +148,34 @@ static std::vector<TestCase> conv2d_cases() {
         // Size-1 everything that can be: N=1, C=1, OC=1 on a 1-row input.
         conv_case("n1_c1_oc1_row", {1, 1, 1, 6}, {1, 1, 1, 3}, true, P::valid()),
         conv_case("strided_x_w_k3_same", {2, 3, 5, 4}, {2, 3, 3, 3}, true, P::tf_same(3, 3, 1, 5, 4), true),
+        // The optimised path's strategies (kernels/cpu/conv_fast.cpp), each reached by at least one case.
+        // Direct (stride 1, OC <= 4 or rows of >= 16 outputs): a row wider than one 64-float tile with a ragged
+        // tail; reflect padding with a partial group of input channels; several output-channel blocks with a
+        // remainder, tiles that span rows, 4×4 and 3×3 kernels (different weight-gradient register blocks).
+        conv_case("direct_oc3_k5_wide_row", {2, 3, 6, 70}, {3, 3, 5, 5}, true, P::tf_same(5, 5, 1, 6, 70)),
+        conv_case("direct_oc4_reflect_c5", {1, 5, 6, 20}, {4, 5, 3, 3}, true, reflect1),
+        conv_case("direct_oc13_c7_k3", {2, 7, 5, 17}, {13, 7, 3, 3}, true, P::tf_same(3, 3, 1, 5, 17)),
+        conv_case("direct_oc9_reflect", {1, 3, 6, 18}, {9, 3, 3, 3}, false, reflect1),
+        conv_case("direct_oc7_k4", {1, 2, 5, 16}, {7, 2, 4, 4}, true, P::tf_same(4, 4, 1, 5, 16)),
+        // GEMM, small maps with an odd batch: blocks of images share one im2col matrix and one GEMM (stride 1
+        // and 2, zero and reflect padding, 1×1).
+        conv_case("batched_k3_s1_oc8", {3, 4, 4, 4}, {8, 4, 3, 3}, true, P::tf_same(3, 3, 1, 4, 4)),
+        conv_case("batched_k3_s2_oc6", {3, 4, 6, 6}, {6, 4, 3, 3}, false, P::tf_same(3, 3, 2, 6, 6)),
+        conv_case("batched_reflect_oc6", {3, 3, 5, 4}, {6, 3, 3, 3}, true, reflect1),
+        conv_case("batched_k1_oc7", {3, 5, 3, 3}, {7, 5, 1, 1}, true, P::valid()),
+        // 300 positions, 3 images: blocks of 2 + 1 (dW accumulated across blocks; a one-image block writes y
+        // directly); and single images, with and without im2col.
+        conv_case("blocked_two_blocks_oc5", {3, 2, 30, 10}, {5, 2, 3, 3}, true, P::tf_same(3, 3, 1, 30, 10)),
+        conv_case("single_image_k3_oc6", {1, 3, 5, 5}, {6, 3, 3, 3}, true, P::tf_same(3, 3, 1, 5, 5)),
+        conv_case("single_image_k1_oc5", {1, 4, 3, 3}, {5, 4, 1, 1}, true, P::valid()),
+        // GEMM, maps of >= 256 positions with an even batch: whole images per thread (with more than one thread).
+        conv_case("per_image_reflect_s2_oc5", {2, 2, 32, 32}, {5, 2, 3, 3}, true, reflect1_s2),
+        conv_case("per_image_k4_s2_oc6", {2, 2, 32, 32}, {6, 2, 4, 4}, false, P::tf_same(4, 4, 2, 32, 32)),
+        conv_case("per_image_k1_oc6", {2, 3, 32, 8}, {6, 3, 1, 1}, true, P::valid()),
+        // K = 12 with OC = 16, K = 36 with OC = 32: dW is computed transposed (better GEMM tile fill), per image
+        // and batched.
+        conv_case("per_image_dw_transposed", {2, 4, 32, 8}, {16, 4, 3, 1}, false, P::tf_same(3, 1, 1, 32, 8)),
+        conv_case("batched_dw_transposed", {3, 4, 5, 5}, {32, 4, 3, 3}, true, P::tf_same(3, 3, 2, 5, 5)),
     };
 }
 
@@ -167,6 +197,10 @@ static std::vector<PerfCase> conv2d_perf() {
         pc("enc_block_3x3s2_128to256_32px", {8, 128, 32, 32}, {256, 128, 3, 3}, false, P::tf_same(3, 3, 2, 32, 32)),
         pc("enc_block_3x3s2_512to1024_8px", {8, 512, 8, 8}, {1024, 512, 3, 3}, false, P::tf_same(3, 3, 2, 8, 8)),
         pc("dec_upscale_3x3_128to256_32px", {8, 128, 32, 32}, {256, 128, 3, 3}, true, P::tf_same(3, 3, 1, 32, 32)),
+        // the two heaviest convolutions of a training step besides those above: the encoder's final upscale_ps
+        // conv at 4×4 (1024 -> 4·512, 9.7 GFLOP at batch 8) and the decoder's 64 px residual/conv blocks
+        pc("enc_upscale_ps_3x3_1024to2048_4px", {8, 1024, 4, 4}, {2048, 1024, 3, 3}, true, P::tf_same(3, 3, 1, 4, 4)),
+        pc("dec_res_3x3_64to64_64px", {8, 64, 64, 64}, {64, 64, 3, 3}, false, P::tf_same(3, 3, 1, 64, 64)),
         pc("dec_head_5x5_64to3_64px", {8, 64, 64, 64}, {3, 64, 5, 5}, true, P::tf_same(5, 5, 1, 64, 64)),
         pc("disc_in_4x4s2_6to64_64px", {8, 6, 64, 64}, {64, 6, 4, 4}, false, P::tf_same(4, 4, 2, 64, 64)),
     };

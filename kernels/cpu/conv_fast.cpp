@@ -1,138 +1,805 @@
-// conv_fast.cpp: conv2d as im2col + SGEMM, image by image (NCHW).
-//   forward:        y[n] (OC, Ho·Wo)   = W (OC, C·KH·KW) · col[n] (C·KH·KW, Ho·Wo)   (+ bias)
-//   backward data:  dcol (C·KH·KW, Ho·Wo) = Wᵀ · dy[n], then col2im adds each column entry back to its pixel
-//   backward weight: dW (OC, C·KH·KW) += dy[n] · col[n]ᵀ
-// A 1×1/stride-1 unpadded conv needs no im2col: col[n] is x[n] itself. The column buffer is per call (it is at
-// most a few MiB for the model's layers: 3×3·512 rows × 64 columns at 8×8, 5·5·3 × 65536 at 256²).
+// conv_fast.cpp: the optimised f32 conv2d (NCHW). Three strategies, picked per call:
+//
+//  * Direct (stride 1, AVX-512; rows of >= 16 outputs, or OC <= 4 at any size): a register-blocked direct
+//    convolution on an explicitly padded copy of the input (see "the direct path" below). It covers the 64 px
+//    decoder convs, the first encoder conv and the 1- and 3-channel 5×5 output heads, where im2col + SGEMM pays
+//    for writing, re-reading and packing K·P column floats that are each used for only OC multiply-adds (and, at
+//    OC = 3, leaves three quarters of a 12-row GEMM tile empty).
+//
+//  * GEMM, image per thread (the rest with Ho·Wo >= k_per_image_min_cols and enough images to share out: the
+//    stride-2 encoder and discriminator blocks): each thread takes whole images and runs im2col + a
+//    single-threaded SGEMM on them (no threading overhead inside the GEMM; im2col and col2im in parallel for free;
+//    the column buffer per thread stays small):
+//      forward:         y[n] (OC, P)    = W (OC, K) · col[n] (K, P)  (+ bias)           K = C·KH·KW, P = Ho·Wo
+//      backward data:   dcol (K, P)     = Wᵀ · dy[n], col2im adds each entry back to its pixel
+//      backward weight: dW_t (OC, K)   += dy[n] · col[n]ᵀ per thread, the partial sums added at the end
+//
+//  * GEMM, batched (small maps, or a batch that does not divide among the threads): blocks of nb images share one
+//    im2col matrix (K, nb·P) and one threaded SGEMM, so an 8×8 or 4×4 map is not a 64- or 16-column GEMM; the
+//    (OC, nb·P) result is scattered to NCHW (dy gathered the other way for the backward). im2col, col2im and the
+//    scatter run in parallel over (image, channel).
+//
+// In both GEMM strategies dW is computed transposed, dWᵀ = col · dyᵀ, when that fills the GEMM's register tiles
+// clearly better (K = 75 or 96 against OC = 64). A 1×1/stride-1 unpadded conv needs no im2col when a block is
+// one image: col is x[n] itself. Scratch buffers are thread-local and grow-only, so a steady-state training step
+// allocates (and page-faults) nothing here.
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
+#if defined(__x86_64__) || defined(__i386__)
+#define FS_CONV_X86 1
+// GCC 12 reports false "may be used uninitialized" warnings from inside its own AVX-512 intrinsics headers.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#define FS_TARGET_AVX512 __attribute__((target("avx512f,fma")))
+#else
+#define FS_CONV_X86 0
+#endif
+
 #include "kernels/conv.h"
+#include "kernels/cpu/thread_pool.h"
 #include "kernels/sgemm.h"
+#include "tensor/error.h"
 
 namespace fs {
 
 namespace {
+
+// Output maps with at least this many positions run image-per-thread (each GEMM has N = Ho·Wo columns).
+constexpr int64_t k_per_image_min_cols = 256;
+// Blocks of images are sized to give the GEMM about this many columns ...
+constexpr int64_t k_block_cols = 512;
+// ... unless the column matrix would exceed this many floats (16 MiB).
+constexpr int64_t k_max_col_floats = int64_t(4) << 20;
+// Loops with less work than this (floats touched) skip the thread hand-off.
+constexpr int64_t k_parallel_min_work = 32 * 1024;
+
+// Grow-only, 64-byte aligned scratch memory, one set per thread.
+class Scratch {
+ public:
+    Scratch() = default;
+    Scratch(const Scratch&) = delete;
+    Scratch& operator=(const Scratch&) = delete;
+    ~Scratch() { std::free(m_data); }
+    float* get(int64_t floats) {
+        if (floats > m_capacity) {
+            std::free(m_data);
+            m_data = nullptr;
+            m_capacity = 0;
+            size_t bytes = (size_t(floats) * sizeof(float) + 63) / 64 * 64;
+            m_data = static_cast<float*>(std::aligned_alloc(64, bytes));
+            FS_CHECK(m_data != nullptr, "conv2d: cannot allocate a ", bytes, "-byte scratch buffer");
+            m_capacity = floats;
+        }
+        return m_data;
+    }
+
+ private:
+    float* m_data = nullptr;
+    int64_t m_capacity = 0;
+};
+
+thread_local Scratch t_col, t_dcol, t_tmp, t_dy, t_part, t_pad, t_wpack;
+
+// parallel_for when the work is worth a hand-off, else the whole range in this thread.
+template <typename F>
+void par(int64_t n, int64_t work, const F& f) {
+    if (n <= 0) return;
+    if (n == 1 || work < k_parallel_min_work) return f(int64_t(0), n);
+    parallel_for(n, f);
+}
 
 bool is_pointwise(const Conv2dParams& p, const Conv2dGeom& g) {
     return g.KH == 1 && g.KW == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 && p.pad_bottom == 0 &&
            p.pad_left == 0 && p.pad_right == 0;
 }
 
-// col (C·KH·KW, Ho·Wo): row (c, kh, kw), column (oh, ow) = xpad[c, oh·sh + kh − pt, ow·sw + kw − pl].
-void im2col(const Conv2dParams& p, const Conv2dGeom& g, const float* x, float* col) {
-    const int64_t P = g.Ho * g.Wo;
-    for (int64_t c = 0; c < g.C; ++c)
+// --- im2col / col2im -------------------------------------------------------------------------------------------
+
+// The geometry of im2col, derived once per call: for each kernel row kh and output row oh the input row read
+// (or -1: zero padding), for each kw and ow the input column, and per kw the interior [lo, hi) of output
+// columns whose read is in range without any padding rule (iw = ow·sw + kw − pl), so it is a plain copy.
+struct ColIndex {
+    std::vector<int64_t> rows, cols, lo, hi;
+    ColIndex(const Conv2dParams& p, const Conv2dGeom& g)
+        : rows(static_cast<size_t>(g.KH * g.Ho)),
+          cols(static_cast<size_t>(g.KW * g.Wo)),
+          lo(static_cast<size_t>(g.KW)),
+          hi(static_cast<size_t>(g.KW)) {
         for (int64_t kh = 0; kh < g.KH; ++kh)
-            for (int64_t kw = 0; kw < g.KW; ++kw) {
-                float* row = col + ((c * g.KH + kh) * g.KW + kw) * P;
-                const float* xc = x + c * g.H * g.W;
-                for (int64_t oh = 0; oh < g.Ho; ++oh) {
-                    int64_t ih = pad_source_index(oh * p.stride_h + kh - p.pad_top, g.H, p.pad_mode);
-                    float* r = row + oh * g.Wo;
-                    if (ih < 0) {
-                        std::fill(r, r + g.Wo, 0.f);
-                        continue;
-                    }
-                    const float* xr = xc + ih * g.W;
-                    if (p.stride_w == 1 && p.pad_mode == PadMode::zeros) {
-                        // contiguous run: zeros at the edges, a copy in the middle
-                        int64_t lo = std::max<int64_t>(0, p.pad_left - kw), hi = std::min<int64_t>(g.Wo, g.W + p.pad_left - kw);
-                        std::fill(r, r + std::max<int64_t>(lo, 0), 0.f);
-                        if (hi > lo) std::copy(xr + lo + kw - p.pad_left, xr + hi + kw - p.pad_left, r + lo);
-                        std::fill(r + std::max(hi, lo), r + g.Wo, 0.f);
-                    } else {
-                        for (int64_t ow = 0; ow < g.Wo; ++ow) {
-                            int64_t iw = pad_source_index(ow * p.stride_w + kw - p.pad_left, g.W, p.pad_mode);
-                            r[ow] = iw < 0 ? 0.f : xr[iw];
-                        }
-                    }
+            for (int64_t oh = 0; oh < g.Ho; ++oh)
+                rows[size_t(kh * g.Ho + oh)] = pad_source_index(oh * p.stride_h + kh - p.pad_top, g.H, p.pad_mode);
+        for (int64_t kw = 0; kw < g.KW; ++kw) {
+            int64_t first = g.Wo, last = g.Wo;
+            for (int64_t ow = 0; ow < g.Wo; ++ow) {
+                const int64_t raw = ow * p.stride_w + kw - p.pad_left;
+                cols[size_t(kw * g.Wo + ow)] = pad_source_index(raw, g.W, p.pad_mode);
+                if (raw >= 0 && raw < g.W) {
+                    if (first == g.Wo) first = ow;
+                    last = ow + 1;
                 }
             }
+            lo[size_t(kw)] = first;
+            hi[size_t(kw)] = std::max(first, last);
+        }
+    }
+};
+
+// The rows (c, kh, kw) of channel c of one image's column matrix: col[(c·KH + kh)·KW + kw][oh·Wo + ow], row
+// stride ldcol (the image's columns may be a slice of a wider matrix). xc is the channel's input plane.
+void im2col_channel(const Conv2dParams& p, const Conv2dGeom& g, const ColIndex& ix, const float* xc, int64_t c,
+                    float* col, int64_t ldcol) {
+    const int64_t sw = p.stride_w, Wo = g.Wo;
+    for (int64_t kh = 0; kh < g.KH; ++kh)
+        for (int64_t kw = 0; kw < g.KW; ++kw) {
+            float* row = col + ((c * g.KH + kh) * g.KW + kw) * ldcol;
+            const int64_t* ct = ix.cols.data() + kw * Wo;
+            const int64_t lo = ix.lo[size_t(kw)], hi = ix.hi[size_t(kw)], off = kw - p.pad_left;
+            for (int64_t oh = 0; oh < g.Ho; ++oh) {
+                float* r = row + oh * Wo;
+                const int64_t ih = ix.rows[size_t(kh * g.Ho + oh)];
+                if (ih < 0) {
+                    std::memset(r, 0, size_t(Wo) * sizeof(float));
+                    continue;
+                }
+                const float* xr = xc + ih * g.W;
+                for (int64_t ow = 0; ow < lo; ++ow) r[ow] = ct[ow] < 0 ? 0.f : xr[ct[ow]];
+                if (sw == 1) {
+                    if (hi > lo) std::memcpy(r + lo, xr + lo + off, size_t(hi - lo) * sizeof(float));
+                } else if (sw == 2) {
+                    const float* x2 = xr + off;
+                    for (int64_t ow = lo; ow < hi; ++ow) r[ow] = x2[2 * ow];
+                } else {
+                    for (int64_t ow = lo; ow < hi; ++ow) r[ow] = xr[ow * sw + off];
+                }
+                for (int64_t ow = hi; ow < Wo; ++ow) r[ow] = ct[ow] < 0 ? 0.f : xr[ct[ow]];
+            }
+        }
 }
 
-// The adjoint of im2col: dx[pixel] += every column entry that read it (reflect padding included).
-void col2im(const Conv2dParams& p, const Conv2dGeom& g, const float* col, float* dx) {
+// The adjoint of im2col_channel: dxc (channel c's plane) = the sum of every column entry that read each pixel
+// (reflect padding included). Assigns the whole plane.
+void col2im_channel(const Conv2dParams& p, const Conv2dGeom& g, const ColIndex& ix, const float* col, int64_t ldcol,
+                    int64_t c, float* dxc) {
+    const int64_t sw = p.stride_w, Wo = g.Wo;
+    std::memset(dxc, 0, size_t(g.H * g.W) * sizeof(float));
+    for (int64_t kh = 0; kh < g.KH; ++kh)
+        for (int64_t kw = 0; kw < g.KW; ++kw) {
+            const float* row = col + ((c * g.KH + kh) * g.KW + kw) * ldcol;
+            const int64_t* ct = ix.cols.data() + kw * Wo;
+            const int64_t lo = ix.lo[size_t(kw)], hi = ix.hi[size_t(kw)], off = kw - p.pad_left;
+            for (int64_t oh = 0; oh < g.Ho; ++oh) {
+                const int64_t ih = ix.rows[size_t(kh * g.Ho + oh)];
+                if (ih < 0) continue;
+                const float* r = row + oh * Wo;
+                float* dr = dxc + ih * g.W;
+                for (int64_t ow = 0; ow < lo; ++ow)
+                    if (ct[ow] >= 0) dr[ct[ow]] += r[ow];
+                if (sw == 1) {
+                    float* d1 = dr + off;
+                    for (int64_t ow = lo; ow < hi; ++ow) d1[ow] += r[ow];
+                } else if (sw == 2) {
+                    float* d2 = dr + off;
+                    for (int64_t ow = lo; ow < hi; ++ow) d2[2 * ow] += r[ow];
+                } else {
+                    for (int64_t ow = lo; ow < hi; ++ow) dr[ow * sw + off] += r[ow];
+                }
+                for (int64_t ow = hi; ow < Wo; ++ow)
+                    if (ct[ow] >= 0) dr[ct[ow]] += r[ow];
+            }
+        }
+}
+
+// Σ of n floats, 16 float lanes (vectorisable) summed into a double at the end.
+double sum_floats(const float* r, int64_t n) {
+    float lanes[16] = {};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; ++l) lanes[l] += r[i + l];
+    double s = 0;
+    for (; i < n; ++i) s += r[i];
+    for (int l = 0; l < 16; ++l) s += lanes[l];
+    return s;
+}
+
+// db[oc] = Σ_{n, pixel} dy (N·Ho·Wo terms, each image's share summed in double).
+void bias_grad(const Conv2dGeom& g, const float* dy, float* db) {
     const int64_t P = g.Ho * g.Wo;
-    std::fill(dx, dx + g.C * g.H * g.W, 0.f);
-    for (int64_t c = 0; c < g.C; ++c)
-        for (int64_t kh = 0; kh < g.KH; ++kh)
-            for (int64_t kw = 0; kw < g.KW; ++kw) {
-                const float* row = col + ((c * g.KH + kh) * g.KW + kw) * P;
-                float* dc = dx + c * g.H * g.W;
-                for (int64_t oh = 0; oh < g.Ho; ++oh) {
-                    int64_t ih = pad_source_index(oh * p.stride_h + kh - p.pad_top, g.H, p.pad_mode);
-                    if (ih < 0) continue;
-                    const float* r = row + oh * g.Wo;
-                    float* dr = dc + ih * g.W;
-                    for (int64_t ow = 0; ow < g.Wo; ++ow) {
-                        int64_t iw = pad_source_index(ow * p.stride_w + kw - p.pad_left, g.W, p.pad_mode);
-                        if (iw >= 0) dr[iw] += r[ow];
+    par(g.OC, g.N * g.OC * P, [&](int64_t o0, int64_t o1) {
+        for (int64_t oc = o0; oc < o1; ++oc) {
+            double s = 0;
+            for (int64_t n = 0; n < g.N; ++n) s += sum_floats(dy + (n * g.OC + oc) * P, P);
+            db[oc] = float(s);
+        }
+    });
+}
+
+// Whether the image-per-thread strategy applies (see the file header).
+bool per_image(const Conv2dGeom& g, int threads) {
+    return threads > 1 && g.Ho * g.Wo >= k_per_image_min_cols && g.N >= threads &&
+           (g.N % threads == 0 || g.N >= 4 * threads);
+}
+
+// Images per block for the batched strategy.
+int64_t block_images(const Conv2dGeom& g) {
+    const int64_t K = g.C * g.KH * g.KW, P = g.Ho * g.Wo;
+    int64_t nb = std::min(g.N, std::max<int64_t>(1, (k_block_cols + P - 1) / P));
+    while (nb > 1 && K * nb * P > k_max_col_floats) --nb;
+    return nb;
+}
+
+// The share of sgemm's 12 × 32 register tiles (its AVX-512 micro-kernel) that an M × N product fills.
+double tile_fill(int64_t M, int64_t N) {
+    auto f = [](int64_t x, int64_t t) { return double(x) / double((x + t - 1) / t * t); };
+    return f(M, 12) * f(N, 32);
+}
+
+// dW (OC, K) = dy · colᵀ is computed transposed, dWᵀ (K, OC) = col · dyᵀ, when that shape fills the GEMM's tiles
+// clearly better: the first layers (K = 3·5·5 = 75 or 6·4·4 = 96, OC = 64) lose a fifth to a third of the tile
+// the plain way round.
+bool dw_transposed(const Conv2dGeom& g) {
+    const int64_t K = g.C * g.KH * g.KW;
+    return tile_fill(K, g.OC) > 1.1 * tile_fill(g.OC, K);
+}
+
+// dw (OC, K) = the sum of `count` (K, OC) matrices `parts` (floats `stride` apart), in parallel over oc.
+void sum_transposed(const Conv2dGeom& g, const float* parts, int64_t count, int64_t stride, float* dw) {
+    const int64_t K = g.C * g.KH * g.KW;
+    par(g.OC, g.OC * K * count, [&](int64_t o0, int64_t o1) {
+        for (int64_t oc = o0; oc < o1; ++oc)
+            for (int64_t k = 0; k < K; ++k) {
+                float s = 0.f;
+                for (int64_t t = 0; t < count; ++t) s += parts[t * stride + k * g.OC + oc];
+                dw[oc * K + k] = s;
+            }
+    });
+}
+
+// --- the direct path (AVX-512, stride 1) -------------------------------------------------------------------------
+// Stride-1 convolutions whose output rows fill whole vectors (Wo >= 16), and any stride-1 one with OC <= 4, run
+// as direct convolutions on an explicitly padded copy of the input. The forward is a register-blocked "implicit
+// GEMM": a tile of up to 6 output channels × 4 vectors of 16 outputs keeps 24 accumulators in registers, and for
+// every (c, kh, kw) tap it loads the 4 input vectors straight from the padded rows and broadcasts the 6 weights.
+// Nothing is packed or materialised, where im2col + SGEMM would write, re-read and pack K·P floats per image, each
+// used for only OC multiply-adds (a loss of about a third at OC = 64). Backward data is the same loop over dy padded
+// by KH−1 / KW−1 zeros with the kernel flipped (blocks of 6 input channels); backward weights is a set of long dot
+// products, blocks of 4 output channels × up to 5 kw taps of one (c, kh) accumulated over every image and position.
+#if FS_CONV_X86
+
+bool have_avx512() {
+    static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+    return ok;
+}
+
+constexpr int64_t k_direct_small_oc = 4;    // any map size
+constexpr int64_t k_direct_min_wo = 16;     // any OC
+
+bool use_direct(const Conv2dParams& p, const Conv2dGeom& g) {
+    return p.stride_h == 1 && p.stride_w == 1 && (g.OC <= k_direct_small_oc || g.Wo >= k_direct_min_wo) &&
+           have_avx512();
+}
+
+// x padded explicitly: xpad (N, C, Hp, Wp) with Hp = H + pt + pb, Wp = W + pl + pr (zeros or mirrored cells).
+void pad_input(const Conv2dParams& p, const Conv2dGeom& g, const float* x, float* xpad) {
+    const int64_t Hp = g.H + p.pad_top + p.pad_bottom, Wp = g.W + p.pad_left + p.pad_right;
+    std::vector<int64_t> cols(static_cast<size_t>(Wp));
+    for (int64_t pw = 0; pw < Wp; ++pw) cols[size_t(pw)] = pad_source_index(pw - p.pad_left, g.W, p.pad_mode);
+    par(g.N * g.C, g.N * g.C * Hp * Wp, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+            const float* xc = x + i * g.H * g.W;
+            float* pc = xpad + i * Hp * Wp;
+            for (int64_t ph = 0; ph < Hp; ++ph) {
+                float* r = pc + ph * Wp;
+                const int64_t ih = pad_source_index(ph - p.pad_top, g.H, p.pad_mode);
+                if (ih < 0) {
+                    std::memset(r, 0, size_t(Wp) * sizeof(float));
+                    continue;
+                }
+                const float* xr = xc + ih * g.W;
+                for (int64_t pw = 0; pw < p.pad_left; ++pw) r[pw] = cols[size_t(pw)] < 0 ? 0.f : xr[cols[size_t(pw)]];
+                std::memcpy(r + p.pad_left, xr, size_t(g.W) * sizeof(float));
+                for (int64_t pw = p.pad_left + g.W; pw < Wp; ++pw)
+                    r[pw] = cols[size_t(pw)] < 0 ? 0.f : xr[cols[size_t(pw)]];
+            }
+        }
+    });
+}
+
+// Keeps v in a register: without it GCC folds the load into every FMA that uses it as a memory operand, which
+// turns one load per vector into one per FMA and makes the direct kernels load-bound.
+#define FS_IN_REGISTER(v) asm("" : "+v"(v))
+
+inline __mmask16 lanes(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
+
+// A run of up to 16 consecutive outputs of one row: its offset in the input the kernels read (`in`), in the
+// output plane (`out`), and which lanes are real.
+struct Seg {
+    int64_t in, out;
+    __mmask16 m;
+};
+
+// The segments covering rows × cols outputs, row by row: output (r, q) reads input offset
+// r·in_row + q and is stored at r·out_row + q. Kernels take them 4 at a time (a tile may span rows).
+std::vector<Seg> segments(int64_t rows, int64_t cols, int64_t in_row, int64_t out_row) {
+    std::vector<Seg> s;
+    s.reserve(static_cast<size_t>(rows * ((cols + 15) / 16)));
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t q = 0; q < cols; q += 16) s.push_back({r * in_row + q, r * out_row + q, lanes(cols - q)});
+    return s;
+}
+constexpr int64_t k_tile_segs = 4;
+
+// Forward, NO output channels × V segments: acc = bias; for every (c, kh, kw) tap,
+// acc[o][v] += wt[tap][o] · xpad[c][seg_v.in + kh·Wp + kw]. xp = the image's xpad, wt = the block's weights
+// packed [c][kh][kw][o], y = the image's output plane of the block's first channel (channels ystride apart).
+template <int NO, int V>
+FS_TARGET_AVX512 void direct_fwd_tile(const float* xp, const Seg* seg, int64_t C, int64_t plane, int64_t Wp,
+                                      int64_t KH, int64_t KW, const float* wt, const float* bias, float* y,
+                                      int64_t ystride) {
+    __m512 acc[NO][V];
+    int64_t in[V];
+    __mmask16 m[V];
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) in[v] = seg[v].in, m[v] = seg[v].m;
+#pragma GCC unroll 8
+    for (int o = 0; o < NO; ++o)
+#pragma GCC unroll 8
+        for (int v = 0; v < V; ++v) acc[o][v] = _mm512_set1_ps(bias ? bias[o] : 0.f);
+    for (int64_t c = 0; c < C; ++c, xp += plane)
+        for (int64_t kh = 0; kh < KH; ++kh) {
+            const float* xr = xp + kh * Wp;
+            for (int64_t kw = 0; kw < KW; ++kw, wt += NO) {
+                __m512 xv[V];
+#pragma GCC unroll 8
+                for (int v = 0; v < V; ++v) {
+                    xv[v] = _mm512_maskz_loadu_ps(m[v], xr + in[v] + kw);
+                    FS_IN_REGISTER(xv[v]);
+                }
+#pragma GCC unroll 8
+                for (int o = 0; o < NO; ++o) {
+                    const __m512 wv = _mm512_set1_ps(wt[o]);
+#pragma GCC unroll 8
+                    for (int v = 0; v < V; ++v) acc[o][v] = _mm512_fmadd_ps(wv, xv[v], acc[o][v]);
+                }
+            }
+        }
+#pragma GCC unroll 8
+    for (int o = 0; o < NO; ++o)
+#pragma GCC unroll 8
+        for (int v = 0; v < V; ++v) _mm512_mask_storeu_ps(y + o * ystride + seg[v].out, m[v], acc[o][v]);
+}
+
+// Backward data, CB input channels × V segments of the padded-input gradient:
+// out[j][pw] = Σ_{o,kh,kw} w2[o][kh][kw][c0 + j] · dyq[o, ph + KH−1−kh, pw + KW−1−kw], where dyq is dy with
+// KH−1 / KW−1 zero rows / columns on every side. dq = &dyq[n, 0, KH − 1, KW − 1]; seg.in = ph·Wq + pw.
+template <int CB, int V>
+FS_TARGET_AVX512 void direct_bwd_data_tile(const float* dq, const Seg* seg, int64_t OC, int64_t qplane, int64_t Wq,
+                                           int64_t KH, int64_t KW, const float* w2, int64_t C, float* out,
+                                           int64_t ostride) {
+    __m512 acc[CB][V];
+    int64_t in[V];
+    __mmask16 m[V];
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) in[v] = seg[v].in, m[v] = seg[v].m;
+#pragma GCC unroll 8
+    for (int j = 0; j < CB; ++j)
+#pragma GCC unroll 8
+        for (int v = 0; v < V; ++v) acc[j][v] = _mm512_setzero_ps();
+    for (int64_t o = 0; o < OC; ++o)
+        for (int64_t kh = 0; kh < KH; ++kh) {
+            const float* dr = dq + o * qplane - kh * Wq;
+            const float* wr = w2 + (o * KH + kh) * KW * C;
+            for (int64_t kw = 0; kw < KW; ++kw, wr += C) {
+                __m512 dv[V];
+#pragma GCC unroll 8
+                for (int v = 0; v < V; ++v) {
+                    dv[v] = _mm512_maskz_loadu_ps(m[v], dr + in[v] - kw);
+                    FS_IN_REGISTER(dv[v]);
+                }
+#pragma GCC unroll 8
+                for (int j = 0; j < CB; ++j) {
+                    const __m512 wv = _mm512_set1_ps(wr[j]);
+#pragma GCC unroll 8
+                    for (int v = 0; v < V; ++v) acc[j][v] = _mm512_fmadd_ps(wv, dv[v], acc[j][v]);
+                }
+            }
+        }
+#pragma GCC unroll 8
+    for (int j = 0; j < CB; ++j)
+#pragma GCC unroll 8
+        for (int v = 0; v < V; ++v) _mm512_mask_storeu_ps(out + j * ostride + seg[v].out, m[v], acc[j][v]);
+}
+
+// Backward weights for one (c, kh), NO output channels and KG taps kw0 .. kw0+KG−1:
+// dw[o, c, kh, kw0 + k] = Σ_{n, oh, ow} dy[n, o, oh, ow] · xpad[n, c, oh + kh, ow + kw0 + k].
+// xr0 = &xpad[0, c, kh, kw0], dy0 = &dy[0, o0, 0, 0], out = &dw[o0, c, kh, kw0] (output channels ostride apart).
+template <int NO, int KG>
+FS_TARGET_AVX512 void direct_bwd_w_taps(const float* xr0, const float* dy0, int64_t N, int64_t xn_stride,
+                                        int64_t dyn_stride, int64_t Ho, int64_t Wo, int64_t Wp, float* out,
+                                        int64_t ostride) {
+    __m512 acc[NO][KG];
+#pragma GCC unroll 8
+    for (int o = 0; o < NO; ++o)
+#pragma GCC unroll 8
+        for (int k = 0; k < KG; ++k) acc[o][k] = _mm512_setzero_ps();
+    const int64_t oplane = Ho * Wo, full = Wo / 16 * 16;
+    const __mmask16 mt = lanes(Wo - full);
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t oh = 0; oh < Ho; ++oh) {
+            const float* xr = xr0 + n * xn_stride + oh * Wp;
+            const float* dr = dy0 + n * dyn_stride + oh * Wo;
+            for (int64_t ow = 0; ow < full; ow += 16) {
+                __m512 dv[NO];
+#pragma GCC unroll 8
+                for (int o = 0; o < NO; ++o) {
+                    dv[o] = _mm512_loadu_ps(dr + o * oplane + ow);
+                    FS_IN_REGISTER(dv[o]);
+                }
+#pragma GCC unroll 8
+                for (int k = 0; k < KG; ++k) {
+                    __m512 xv = _mm512_loadu_ps(xr + ow + k);
+                    FS_IN_REGISTER(xv);
+#pragma GCC unroll 8
+                    for (int o = 0; o < NO; ++o) acc[o][k] = _mm512_fmadd_ps(dv[o], xv, acc[o][k]);
+                }
+            }
+            if (full < Wo) {
+                __m512 dv[NO];
+#pragma GCC unroll 8
+                for (int o = 0; o < NO; ++o) dv[o] = _mm512_maskz_loadu_ps(mt, dr + o * oplane + full);
+#pragma GCC unroll 8
+                for (int k = 0; k < KG; ++k) {
+                    const __m512 xv = _mm512_maskz_loadu_ps(mt, xr + full + k);
+#pragma GCC unroll 8
+                    for (int o = 0; o < NO; ++o) acc[o][k] = _mm512_fmadd_ps(dv[o], xv, acc[o][k]);
+                }
+            }
+        }
+#pragma GCC unroll 8
+    for (int o = 0; o < NO; ++o)
+#pragma GCC unroll 8
+        for (int k = 0; k < KG; ++k) out[o * ostride + k] = _mm512_reduce_add_ps(acc[o][k]);
+}
+
+using FwdTile = void (*)(const float*, const Seg*, int64_t, int64_t, int64_t, int64_t, int64_t, const float*,
+                         const float*, float*, int64_t);
+using BwdDataTile = void (*)(const float*, const Seg*, int64_t, int64_t, int64_t, int64_t, int64_t, const float*,
+                             int64_t, float*, int64_t);
+using BwdWTaps = void (*)(const float*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float*,
+                          int64_t);
+
+// Register blocks: 6 channels × 4 segments (24 accumulators) for the forward and backward data; for backward
+// weights, output channels × kw taps with at most 24 accumulators (8 × 3, 6 × 4, 4 × 5: the widest channel
+// block the kernel width allows, as each loaded x vector feeds one FMA per channel). Tables indexed
+// [channels − 1][segments or taps − 1].
+constexpr int64_t k_cb = 6, k_wb_oc = 8, k_wb_taps = 5, k_wb_acc = 24;
+#define FS_ROW4(T, A) {T<A, 1>, T<A, 2>, T<A, 3>, T<A, 4>}
+const FwdTile k_fwd_tiles[k_cb][k_tile_segs] = {
+    FS_ROW4(direct_fwd_tile, 1), FS_ROW4(direct_fwd_tile, 2), FS_ROW4(direct_fwd_tile, 3),
+    FS_ROW4(direct_fwd_tile, 4), FS_ROW4(direct_fwd_tile, 5), FS_ROW4(direct_fwd_tile, 6)};
+const BwdDataTile k_bwd_data_tiles[k_cb][k_tile_segs] = {
+    FS_ROW4(direct_bwd_data_tile, 1), FS_ROW4(direct_bwd_data_tile, 2), FS_ROW4(direct_bwd_data_tile, 3),
+    FS_ROW4(direct_bwd_data_tile, 4), FS_ROW4(direct_bwd_data_tile, 5), FS_ROW4(direct_bwd_data_tile, 6)};
+#undef FS_ROW4
+#define FS_ROW5(T, A) {T<A, 1>, T<A, 2>, T<A, 3>, T<A, 4>, T<A, 5>}
+const BwdWTaps k_bwd_w_taps[k_wb_oc][k_wb_taps] = {
+    FS_ROW5(direct_bwd_w_taps, 1), FS_ROW5(direct_bwd_w_taps, 2), FS_ROW5(direct_bwd_w_taps, 3),
+    FS_ROW5(direct_bwd_w_taps, 4), FS_ROW5(direct_bwd_w_taps, 5), FS_ROW5(direct_bwd_w_taps, 6),
+    FS_ROW5(direct_bwd_w_taps, 7), FS_ROW5(direct_bwd_w_taps, 8)};
+#undef FS_ROW5
+
+void direct_forward(const Conv2dParams& p, const Conv2dGeom& g, const float* x, const float* w, const float* b,
+                    float* y) {
+    const int64_t Hp = g.H + p.pad_top + p.pad_bottom, Wp = g.W + p.pad_left + p.pad_right, plane = Hp * Wp;
+    const int64_t CT = g.C * g.KH * g.KW, P = g.Ho * g.Wo, OC = g.OC;
+    float* xpad = t_pad.get(g.N * g.C * plane);
+    pad_input(p, g, x, xpad);
+    // Output channels in blocks of up to k_cb; block [o0, o0 + nb) packs its weights at wt + o0·CT as
+    // [c][kh][kw][j]: one tap's nb weights side by side.
+    float* wt = t_wpack.get(OC * CT);
+    for (int64_t o0 = 0; o0 < OC; o0 += k_cb) {
+        const int64_t nb = std::min(k_cb, OC - o0);
+        for (int64_t j = 0; j < nb; ++j)
+            for (int64_t ct = 0; ct < CT; ++ct) wt[o0 * CT + ct * nb + j] = w[(o0 + j) * CT + ct];
+    }
+    const std::vector<Seg> segs = segments(g.Ho, g.Wo, Wp, g.Wo);
+    const int64_t nseg = int64_t(segs.size()), tiles = (nseg + k_tile_segs - 1) / k_tile_segs;
+    par(g.N * tiles, g.N * P * CT * OC, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+            const int64_t n = i / tiles, s0 = i % tiles * k_tile_segs, ns = std::min(k_tile_segs, nseg - s0);
+            for (int64_t o0 = 0; o0 < OC; o0 += k_cb) {
+                const int64_t nb = std::min(k_cb, OC - o0);
+                k_fwd_tiles[nb - 1][ns - 1](xpad + n * g.C * plane, segs.data() + s0, g.C, plane, Wp, g.KH, g.KW,
+                                            wt + o0 * CT, b ? b + o0 : nullptr, y + (n * OC + o0) * P, P);
+            }
+        }
+    });
+}
+
+void direct_backward(const Conv2dParams& p, const Conv2dGeom& g, const float* x, const float* w, const float* dy,
+                     float* dx, float* dw) {
+    const int64_t Hp = g.H + p.pad_top + p.pad_bottom, Wp = g.W + p.pad_left + p.pad_right, plane = Hp * Wp;
+    const int64_t taps = g.KH * g.KW, OC = g.OC, P = g.Ho * g.Wo;
+    if (dw) {
+        float* xpad = t_pad.get(g.N * g.C * plane);
+        pad_input(p, g, x, xpad);
+        // Tasks (oc block, c, kh), oc block outermost so a thread's consecutive tasks share its dy channels.
+        const int64_t kgmax = std::min(k_wb_taps, g.KW), ob = std::min(k_wb_oc, k_wb_acc / kgmax);
+        const int64_t oblocks = (OC + ob - 1) / ob;
+        par(oblocks * g.C * g.KH, g.N * P * g.C * taps * OC, [&](int64_t i0, int64_t i1) {
+            for (int64_t i = i0; i < i1; ++i) {
+                const int64_t o0 = i / (g.C * g.KH) * ob, c = i / g.KH % g.C, kh = i % g.KH;
+                const int64_t no = std::min(ob, OC - o0);
+                for (int64_t kw0 = 0; kw0 < g.KW; kw0 += kgmax) {
+                    const int64_t kg = std::min(kgmax, g.KW - kw0);
+                    k_bwd_w_taps[no - 1][kg - 1](xpad + c * plane + kh * Wp + kw0, dy + o0 * P, g.N, g.C * plane,
+                                                 OC * P, g.Ho, g.Wo, Wp, dw + ((o0 * g.C + c) * g.KH + kh) * g.KW + kw0,
+                                                 g.C * taps);
+                }
+            }
+        });
+    }
+    if (!dx) return;
+    // dyq: dy with KH−1 zero rows above and below, KW−1 zero columns left and right.
+    const int64_t Hq = g.Ho + 2 * (g.KH - 1), Wq = g.Wo + 2 * (g.KW - 1), qplane = Hq * Wq;
+    float* dyq = t_dy.get(g.N * OC * qplane);
+    par(g.N * OC, g.N * OC * qplane, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+            float* q = dyq + i * qplane;
+            std::memset(q, 0, size_t(qplane) * sizeof(float));
+            for (int64_t oh = 0; oh < g.Ho; ++oh)
+                std::memcpy(q + (oh + g.KH - 1) * Wq + g.KW - 1, dy + i * P + oh * g.Wo, size_t(g.Wo) * sizeof(float));
+        }
+    });
+    float* w2 = t_wpack.get(OC * taps * g.C);  // [o][kh][kw][c]: a tap's weights for consecutive c side by side
+    for (int64_t o = 0; o < OC; ++o)
+        for (int64_t c = 0; c < g.C; ++c)
+            for (int64_t t = 0; t < taps; ++t) w2[(o * taps + t) * g.C + c] = w[(o * g.C + c) * taps + t];
+    // Zero padding: only the gradient of the real cells is needed, computed straight into dx. Reflect: the whole
+    // padded gradient of a block of channels into a buffer, then every padded cell folded onto its mirror source.
+    const bool reflect = p.pad_mode == PadMode::reflect;
+    const std::vector<Seg> segs = reflect ? segments(Hp, Wp, Wq, Wp) : segments(g.H, g.W, Wq, g.W);
+    const int64_t base = reflect ? 0 : p.pad_top * Wq + p.pad_left;  // dq offset of the first computed cell
+    const int64_t nseg = int64_t(segs.size()), groups = (g.C + k_cb - 1) / k_cb;
+    par(g.N * groups, g.N * P * g.C * taps * OC, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+            const int64_t n = i / groups, c0 = i % groups * k_cb, cb = std::min(k_cb, g.C - c0);
+            const float* dqn = dyq + n * OC * qplane + (g.KH - 1) * Wq + (g.KW - 1) + base;
+            float* dxn = dx + (n * g.C + c0) * g.H * g.W;
+            float* out = reflect ? t_tmp.get(k_cb * plane) : dxn;
+            const int64_t ochan = reflect ? plane : g.H * g.W;
+            for (int64_t s0 = 0; s0 < nseg; s0 += k_tile_segs)
+                k_bwd_data_tiles[cb - 1][std::min(k_tile_segs, nseg - s0) - 1](
+                    dqn, segs.data() + s0, OC, qplane, Wq, g.KH, g.KW, w2 + c0, g.C, out, ochan);
+            if (reflect) {
+                std::memset(dxn, 0, size_t(cb * g.H * g.W) * sizeof(float));
+                for (int64_t j = 0; j < cb; ++j)
+                    for (int64_t ph = 0; ph < Hp; ++ph) {
+                        const int64_t ih = pad_source_index(ph - p.pad_top, g.H, p.pad_mode);
+                        const float* br = out + j * plane + ph * Wp;
+                        float* dr = dxn + j * g.H * g.W + ih * g.W;
+                        for (int64_t pw = 0; pw < Wp; ++pw)
+                            dr[pad_source_index(pw - p.pad_left, g.W, p.pad_mode)] += br[pw];
+                    }
+            }
+        }
+    });
+}
+#endif  // FS_CONV_X86
+
+// --- the GEMM paths ----------------------------------------------------------------------------------------------
+
+void forward_per_image(const Conv2dParams& p, const Conv2dGeom& g, const ColIndex& ix, const float* x,
+                       const float* w, const float* b, float* y, int threads) {
+    const int64_t K = g.C * g.KH * g.KW, P = g.Ho * g.Wo, CHW = g.C * g.H * g.W;
+    const bool pointwise = is_pointwise(p, g);
+    parallel_for(threads, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+            float* col = pointwise ? nullptr : t_col.get(K * P);
+            for (int64_t n = g.N * t / threads; n < g.N * (t + 1) / threads; ++n) {
+                const float* xn = x + n * CHW;
+                float* yn = y + n * g.OC * P;
+                if (!pointwise)
+                    for (int64_t c = 0; c < g.C; ++c) im2col_channel(p, g, ix, xn + c * g.H * g.W, c, col, P);
+                if (b)
+                    for (int64_t oc = 0; oc < g.OC; ++oc) std::fill(yn + oc * P, yn + (oc + 1) * P, b[oc]);
+                sgemm(false, false, g.OC, P, K, 1.f, w, K, pointwise ? xn : col, P, b ? 1.f : 0.f, yn, P);
+            }
+        }
+    });
+}
+
+// im2col of images n0 .. n0+m−1 into col (K, m·P), in parallel over (image, channel).
+void im2col_block(const Conv2dParams& p, const Conv2dGeom& g, const ColIndex& ix, const float* x, int64_t n0,
+                  int64_t m, float* col) {
+    const int64_t K = g.C * g.KH * g.KW, P = g.Ho * g.Wo, HW = g.H * g.W;
+    par(m * g.C, K * m * P, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+            const int64_t n = i / g.C, c = i % g.C;
+            im2col_channel(p, g, ix, x + ((n0 + n) * g.C + c) * HW, c, col + n * P, m * P);
+        }
+    });
+}
+
+void forward_blocked(const Conv2dParams& p, const Conv2dGeom& g, const ColIndex& ix, const float* x, const float* w,
+                     const float* b, float* y) {
+    const int64_t K = g.C * g.KH * g.KW, P = g.Ho * g.Wo, CHW = g.C * g.H * g.W;
+    const bool pointwise = is_pointwise(p, g);
+    const int64_t nb = block_images(g);
+    for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
+        const int64_t m = std::min(nb, g.N - n0), cols = m * P;
+        const float* B = x + n0 * CHW;
+        if (!(pointwise && m == 1)) {
+            float* col = t_col.get(K * cols);
+            im2col_block(p, g, ix, x, n0, m, col);
+            B = col;
+        }
+        if (m == 1) {
+            float* yn = y + n0 * g.OC * P;
+            if (b)
+                for (int64_t oc = 0; oc < g.OC; ++oc) std::fill(yn + oc * P, yn + (oc + 1) * P, b[oc]);
+            sgemm(false, false, g.OC, P, K, 1.f, w, K, B, P, b ? 1.f : 0.f, yn, P);
+            continue;
+        }
+        float* tmp = t_tmp.get(g.OC * cols);
+        sgemm(false, false, g.OC, cols, K, 1.f, w, K, B, cols, 0.f, tmp, cols);
+        par(m * g.OC, m * g.OC * P, [&](int64_t i0, int64_t i1) {  // (OC, m·P) -> y[n0 + n, oc, :] (+ bias)
+            for (int64_t i = i0; i < i1; ++i) {
+                const int64_t n = i / g.OC, oc = i % g.OC;
+                const float* src = tmp + oc * cols + n * P;
+                float* dst = y + ((n0 + n) * g.OC + oc) * P;
+                if (b) {
+                    const float bv = b[oc];
+                    for (int64_t j = 0; j < P; ++j) dst[j] = src[j] + bv;
+                } else {
+                    std::memcpy(dst, src, size_t(P) * sizeof(float));
+                }
+            }
+        });
+    }
+}
+
+void backward_per_image(const Conv2dParams& p, const Conv2dGeom& g, const ColIndex& ix, const float* x,
+                        const float* w, const float* dy, float* dx, float* dw, int threads) {
+    const int64_t K = g.C * g.KH * g.KW, P = g.Ho * g.Wo, CHW = g.C * g.H * g.W, HW = g.H * g.W;
+    const bool pointwise = is_pointwise(p, g), transposed = dw && dw_transposed(g);
+    // Thread t > 0 sums its images' dW into its own slice of `parts`; thread 0 writes dw itself, unless dW is
+    // computed transposed: then every thread has a (K, OC) slice and the final sum transposes.
+    const int64_t first_part = transposed ? 0 : 1;
+    float* parts = dw ? t_part.get((threads - first_part) * g.OC * K) : nullptr;
+    parallel_for(threads, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+            const int64_t nb = g.N * t / threads, ne = g.N * (t + 1) / threads;
+            float* dwt = !dw ? nullptr : t < first_part ? dw : parts + (t - first_part) * g.OC * K;
+            float* col = pointwise || !dw ? nullptr : t_col.get(K * P);
+            float* dcol = pointwise || !dx ? nullptr : t_dcol.get(K * P);
+            if (dwt && nb == ne) std::fill(dwt, dwt + g.OC * K, 0.f);
+            for (int64_t n = nb; n < ne; ++n) {
+                const float* xn = x + n * CHW;
+                const float* dyn = dy + n * g.OC * P;
+                if (dwt) {
+                    if (!pointwise)
+                        for (int64_t c = 0; c < g.C; ++c) im2col_channel(p, g, ix, xn + c * HW, c, col, P);
+                    const float* cn = pointwise ? xn : col;
+                    const float beta = n == nb ? 0.f : 1.f;
+                    if (transposed)
+                        sgemm(false, true, K, g.OC, P, 1.f, cn, P, dyn, P, beta, dwt, g.OC);
+                    else
+                        sgemm(false, true, g.OC, K, P, 1.f, dyn, P, cn, P, beta, dwt, K);
+                }
+                if (dx) {
+                    float* dxn = dx + n * CHW;
+                    if (pointwise) {
+                        sgemm(true, false, K, P, g.OC, 1.f, w, K, dyn, P, 0.f, dxn, P);
+                    } else {
+                        sgemm(true, false, K, P, g.OC, 1.f, w, K, dyn, P, 0.f, dcol, P);
+                        for (int64_t c = 0; c < g.C; ++c) col2im_channel(p, g, ix, dcol, P, c, dxn + c * HW);
                     }
                 }
             }
+        }
+    });
+    if (transposed) return sum_transposed(g, parts, threads, g.OC * K, dw);
+    if (dw && threads > 1) {
+        const int64_t total = g.OC * K;
+        par(threads, total * threads, [&](int64_t c0, int64_t c1) {
+            for (int64_t i = total * c0 / threads; i < total * c1 / threads; ++i) {
+                float s = dw[i];
+                for (int t = 1; t < threads; ++t) s += parts[(t - 1) * total + i];
+                dw[i] = s;
+            }
+        });
+    }
+}
+
+void backward_blocked(const Conv2dParams& p, const Conv2dGeom& g, const ColIndex& ix, const float* x, const float* w,
+                      const float* dy, float* dx, float* dw) {
+    const int64_t K = g.C * g.KH * g.KW, P = g.Ho * g.Wo, CHW = g.C * g.H * g.W, HW = g.H * g.W;
+    const bool pointwise = is_pointwise(p, g), transposed = dw && dw_transposed(g);
+    float* dwT = transposed ? t_part.get(K * g.OC) : nullptr;  // dWᵀ (K, OC) when computed that way round
+    const int64_t nb = block_images(g);
+    for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
+        const int64_t m = std::min(nb, g.N - n0), cols = m * P;
+        // dy of the block as one (OC, m·P) matrix
+        const float* dyb = dy + n0 * g.OC * P;
+        if (m > 1) {
+            float* gathered = t_dy.get(g.OC * cols);
+            par(m * g.OC, m * g.OC * P, [&](int64_t i0, int64_t i1) {
+                for (int64_t i = i0; i < i1; ++i) {
+                    const int64_t n = i / g.OC, oc = i % g.OC;
+                    std::memcpy(gathered + oc * cols + n * P, dy + ((n0 + n) * g.OC + oc) * P, size_t(P) * sizeof(float));
+                }
+            });
+            dyb = gathered;
+        }
+        if (dw) {
+            const float* B = x + n0 * CHW;
+            if (!(pointwise && m == 1)) {
+                float* col = t_col.get(K * cols);
+                im2col_block(p, g, ix, x, n0, m, col);
+                B = col;
+            }
+            const float beta = n0 == 0 ? 0.f : 1.f;
+            if (transposed)
+                sgemm(false, true, K, g.OC, cols, 1.f, B, cols, dyb, cols, beta, dwT, g.OC);
+            else
+                sgemm(false, true, g.OC, K, cols, 1.f, dyb, cols, B, cols, beta, dw, K);
+        }
+        if (dx) {
+            if (pointwise && m == 1) {
+                sgemm(true, false, K, P, g.OC, 1.f, w, K, dyb, P, 0.f, dx + n0 * CHW, P);
+                continue;
+            }
+            float* dcol = t_dcol.get(K * cols);
+            sgemm(true, false, K, cols, g.OC, 1.f, w, K, dyb, cols, 0.f, dcol, cols);
+            par(m * g.C, K * cols, [&](int64_t i0, int64_t i1) {
+                for (int64_t i = i0; i < i1; ++i) {
+                    const int64_t n = i / g.C, c = i % g.C;
+                    col2im_channel(p, g, ix, dcol + n * P, cols, c, dx + ((n0 + n) * g.C + c) * HW);
+                }
+            });
+        }
+    }
+    if (transposed) sum_transposed(g, dwT, 1, 0, dw);
 }
 
 }  // namespace
 
 void conv2d_forward_fast(const Conv2dParams& p, const Conv2dGeom& g, const float* x, const float* w, const float* b,
                          float* y) {
-    const int64_t K = g.C * g.KH * g.KW, P = g.Ho * g.Wo;
-    const bool pointwise = is_pointwise(p, g);
-    std::vector<float> col(pointwise ? 0 : static_cast<size_t>(K * P));
-    for (int64_t n = 0; n < g.N; ++n) {
-        const float* xn = x + n * g.C * g.H * g.W;
-        float* yn = y + n * g.OC * P;
-        const float* cn = xn;
-        if (!pointwise) {
-            im2col(p, g, xn, col.data());
-            cn = col.data();
-        }
-        if (b) {  // start from the bias, then accumulate the product (beta = 1)
-            for (int64_t oc = 0; oc < g.OC; ++oc) std::fill(yn + oc * P, yn + (oc + 1) * P, b[oc]);
-        }
-        sgemm(false, false, g.OC, P, K, 1.f, w, K, cn, P, b ? 1.f : 0.f, yn, P);
-    }
+    if (g.N == 0) return;
+#if FS_CONV_X86
+    if (use_direct(p, g)) return direct_forward(p, g, x, w, b, y);
+#endif
+    const ColIndex ix(p, g);
+    const int threads = in_parallel_region() ? 1 : num_threads();
+    if (per_image(g, threads)) return forward_per_image(p, g, ix, x, w, b, y, threads);
+    forward_blocked(p, g, ix, x, w, b, y);
 }
 
 void conv2d_backward_fast(const Conv2dParams& p, const Conv2dGeom& g, const float* x, const float* w, const float* dy,
                           float* dx, float* dw, float* db) {
-    const int64_t K = g.C * g.KH * g.KW, P = g.Ho * g.Wo;
-    const bool pointwise = is_pointwise(p, g);
-    std::vector<float> col(pointwise || !dw ? 0 : static_cast<size_t>(K * P));
-    std::vector<float> dcol(pointwise || !dx ? 0 : static_cast<size_t>(K * P));
-    if (db) {
-        std::fill(db, db + g.OC, 0.f);
-        for (int64_t n = 0; n < g.N; ++n)
-            for (int64_t oc = 0; oc < g.OC; ++oc) {
-                const float* r = dy + (n * g.OC + oc) * P;
-                double s = 0;  // long sums (N·Ho·Wo terms): accumulate in double
-                for (int64_t i = 0; i < P; ++i) s += r[i];
-                db[oc] += float(s);
-            }
+    const int64_t K = g.C * g.KH * g.KW;
+    if (g.N == 0) {
+        if (dw) std::fill(dw, dw + g.OC * K, 0.f);
+        if (db) std::fill(db, db + g.OC, 0.f);
+        return;
     }
-    for (int64_t n = 0; n < g.N; ++n) {
-        const float* xn = x + n * g.C * g.H * g.W;
-        const float* dyn = dy + n * g.OC * P;
-        if (dw) {
-            const float* cn = xn;
-            if (!pointwise) {
-                im2col(p, g, xn, col.data());
-                cn = col.data();
-            }
-            sgemm(false, true, g.OC, K, P, 1.f, dyn, P, cn, P, n == 0 ? 0.f : 1.f, dw, K);
-        }
-        if (dx) {
-            float* dxn = dx + n * g.C * g.H * g.W;
-            if (pointwise) {
-                sgemm(true, false, K, P, g.OC, 1.f, w, K, dyn, P, 0.f, dxn, P);
-            } else {
-                sgemm(true, false, K, P, g.OC, 1.f, w, K, dyn, P, 0.f, dcol.data(), P);
-                col2im(p, g, dcol.data(), dxn);
-            }
-        }
-    }
-    if (dw && g.N == 0) std::fill(dw, dw + g.OC * K, 0.f);
+    if (db) bias_grad(g, dy, db);
+    if (!dx && !dw) return;
+#if FS_CONV_X86
+    if (use_direct(p, g)) return direct_backward(p, g, x, w, dy, dx, dw);
+#endif
+    const ColIndex ix(p, g);
+    const int threads = in_parallel_region() ? 1 : num_threads();
+    if (per_image(g, threads)) return backward_per_image(p, g, ix, x, w, dy, dx, dw, threads);
+    backward_blocked(p, g, ix, x, w, dy, dx, dw);
 }
 
 }  // namespace fs
