@@ -157,6 +157,10 @@ static std::vector<TestCase> conv2d_cases() {
         conv_case("direct_oc13_c7_k3", {2, 7, 5, 17}, {13, 7, 3, 3}, true, P::tf_same(3, 3, 1, 5, 17)),
         conv_case("direct_oc9_reflect", {1, 3, 6, 18}, {9, 3, 3, 3}, false, reflect1),
         conv_case("direct_oc7_k4", {1, 2, 5, 16}, {7, 2, 4, 4}, true, P::tf_same(4, 4, 1, 5, 16)),
+        // Stride 2, rows of >= 16 outputs, K = C·KH·KW <= 256: forward and weight gradient direct on the input split
+        // into its four phases (odd padded sizes: 'same' pads 0 / 1 here), data gradient by GEMM; 4×4 below too.
+        conv_case("direct_s2_k3_odd_padded", {1, 3, 32, 34}, {7, 3, 3, 3}, true, P::tf_same(3, 3, 2, 32, 34)),
+        conv_case("direct_s2_reflect", {1, 2, 34, 34}, {5, 2, 3, 3}, false, reflect1_s2),
         // GEMM, small maps with an odd batch: blocks of images share one im2col matrix and one GEMM (stride 1
         // and 2, zero and reflect padding, 1×1).
         conv_case("batched_k3_s1_oc8", {3, 4, 4, 4}, {8, 4, 3, 3}, true, P::tf_same(3, 3, 1, 4, 4)),
@@ -168,9 +172,11 @@ static std::vector<TestCase> conv2d_cases() {
         conv_case("blocked_two_blocks_oc5", {3, 2, 30, 10}, {5, 2, 3, 3}, true, P::tf_same(3, 3, 1, 30, 10)),
         conv_case("single_image_k3_oc6", {1, 3, 5, 5}, {6, 3, 3, 3}, true, P::tf_same(3, 3, 1, 5, 5)),
         conv_case("single_image_k1_oc5", {1, 4, 3, 3}, {5, 4, 1, 1}, true, P::valid()),
-        // GEMM, maps of >= 256 positions with an even batch: whole images per thread (with more than one thread).
-        conv_case("per_image_reflect_s2_oc5", {2, 2, 32, 32}, {5, 2, 3, 3}, true, reflect1_s2),
+        // GEMM, maps of >= 256 positions with an even batch: whole images per thread (with more than one thread);
+        // per_image_k4_s2_oc6 runs direct except for the data gradient.
+        conv_case("per_image_reflect_s2_oc5", {2, 2, 64, 16}, {5, 2, 3, 3}, true, reflect1_s2),
         conv_case("per_image_k4_s2_oc6", {2, 2, 32, 32}, {6, 2, 4, 4}, false, P::tf_same(4, 4, 2, 32, 32)),
+        conv_case("per_image_k3_narrow", {2, 2, 32, 8}, {5, 2, 3, 3}, true, P::tf_same(3, 3, 1, 32, 8)),
         conv_case("per_image_k1_oc6", {2, 3, 32, 8}, {6, 3, 1, 1}, true, P::valid()),
         // K = 12 with OC = 16, K = 36 with OC = 32: dW is computed transposed (better GEMM tile fill), per image
         // and batched.

@@ -1,10 +1,11 @@
 // conv_fast.cpp: the optimised f32 conv2d (NCHW). Three strategies, picked per call:
 //
-//  * Direct (stride 1, AVX-512; rows of >= 16 outputs, or OC <= 4 at any size): a register-blocked direct
-//    convolution on an explicitly padded copy of the input (see "the direct path" below). It covers the 64 px
-//    decoder convs, the first encoder conv and the 1- and 3-channel 5×5 output heads, where im2col + SGEMM pays
-//    for writing, re-reading and packing K·P column floats that are each used for only OC multiply-adds (and, at
-//    OC = 3, leaves three quarters of a 12-row GEMM tile empty).
+//  * Direct (AVX-512; stride 1 but not 1×1, with rows of >= 16 outputs or OC <= 4 at any size; and stride 2 with
+//    rows of >= 16 outputs and K = C·KH·KW <= 256, forward and weight gradient only): a register-blocked direct
+//    convolution on an explicitly padded (for stride 2, phase-split) copy of the input (see "the direct path"
+//    below). It covers the 64 px decoder convs, the first encoder and discriminator convs and the 1- and 3-channel
+//    5×5 output heads, where im2col + SGEMM pays for writing, re-reading and packing K·P column floats that are
+//    each used for only OC multiply-adds (and, at OC = 3, leaves three quarters of a 12-row GEMM tile empty).
 //
 //  * GEMM, image per thread (the rest with Ho·Wo >= k_per_image_min_cols and enough images to share out: the
 //    stride-2 encoder and discriminator blocks): each thread takes whole images and runs im2col + a
@@ -261,15 +262,15 @@ void sum_transposed(const Conv2dGeom& g, const float* parts, int64_t count, int6
     });
 }
 
-// --- the direct path (AVX-512, stride 1) -------------------------------------------------------------------------
-// Stride-1 convolutions whose output rows fill whole vectors (Wo >= 16), and any stride-1 one with OC <= 4, run
-// as direct convolutions on an explicitly padded copy of the input. The forward is a register-blocked "implicit
-// GEMM": a tile of up to 6 output channels × 4 vectors of 16 outputs keeps 24 accumulators in registers, and for
-// every (c, kh, kw) tap it loads the 4 input vectors straight from the padded rows and broadcasts the 6 weights.
-// Nothing is packed or materialised, where im2col + SGEMM would write, re-read and pack K·P floats per image, each
-// used for only OC multiply-adds (a loss of about a third at OC = 64). Backward data is the same loop over dy padded
-// by KH−1 / KW−1 zeros with the kernel flipped (blocks of 6 input channels); backward weights is a set of long dot
-// products, blocks of 4 output channels × up to 5 kw taps of one (c, kh) accumulated over every image and position.
+// --- the direct path (AVX-512, stride 1 or 2) ---------------------------------------------------------------------
+// The convolutions picked by use_direct run on an explicitly padded copy of the input (for stride 2 split into its
+// four phases, so every tap still reads consecutive floats for consecutive outputs). The forward is a
+// register-blocked "implicit GEMM": a tile of up to 6 output channels × 4 vectors of 16 outputs keeps 24
+// accumulators in registers, and for every (c, kh, kw) tap it loads the 4 input vectors straight from the padded
+// rows and broadcasts the 6 weights. Nothing is packed or materialised. Backward data (stride 1) is the same loop
+// over dy padded by KH−1 / KW−1 zeros with the kernel flipped (blocks of 6 input channels); backward weights is a
+// set of long dot products, blocks of output channels × kw taps of one (c, kh) accumulated over every image and
+// position.
 #if FS_CONV_X86
 
 bool have_avx512() {
@@ -277,36 +278,85 @@ bool have_avx512() {
     return ok;
 }
 
-constexpr int64_t k_direct_small_oc = 4;    // any map size
-constexpr int64_t k_direct_min_wo = 16;     // any OC
+constexpr int64_t k_direct_small_oc = 4;  // any map size
+constexpr int64_t k_direct_min_wo = 16;   // any OC (at 16 the direct and GEMM paths measured even)
+constexpr int64_t k_direct_s2_max_k = 256;
 
 bool use_direct(const Conv2dParams& p, const Conv2dGeom& g) {
-    return p.stride_h == 1 && p.stride_w == 1 && (g.OC <= k_direct_small_oc || g.Wo >= k_direct_min_wo) &&
-           have_avx512();
+    // 1×1 convs need no im2col, and their GEMM (y = W · x[n]) measured 10-40 % faster than the direct kernels,
+    // whose tap loop is only C long.
+    if (is_pointwise(p, g) || p.stride_h != p.stride_w || !have_avx512()) return false;
+    if (p.stride_h == 1) return g.OC <= k_direct_small_oc || g.Wo >= k_direct_min_wo;
+    // Stride 2 (forward and weight gradient only, see conv2d_backward_fast) pays off where the GEMM's K = C·KH·KW is
+    // short: the discriminator's first conv (K = 96) gained ~25 %, while the encoder's 3×3 blocks (K >= 576) ran
+    // 2-8 % slower than im2col + SGEMM.
+    return p.stride_h == 2 && g.Wo >= k_direct_min_wo && g.C * g.KH * g.KW <= k_direct_s2_max_k;
 }
 
-// x padded explicitly: xpad (N, C, Hp, Wp) with Hp = H + pt + pb, Wp = W + pl + pr (zeros or mirrored cells).
-void pad_input(const Conv2dParams& p, const Conv2dGeom& g, const float* x, float* xpad) {
-    const int64_t Hp = g.H + p.pad_top + p.pad_bottom, Wp = g.W + p.pad_left + p.pad_right;
-    std::vector<int64_t> cols(static_cast<size_t>(Wp));
-    for (int64_t pw = 0; pw < Wp; ++pw) cols[size_t(pw)] = pad_source_index(pw - p.pad_left, g.W, p.pad_mode);
-    par(g.N * g.C, g.N * g.C * Hp * Wp, [&](int64_t i0, int64_t i1) {
+// The input as the direct kernels read it: padded explicitly (zeros or mirrored cells) to Hp × Wp, and for stride
+// s = 2 split into its s² phases, plane (a, b) holding xpad[s·i + a, s·j + b] (Hs × Ws each), so that every
+// kernel tap reads a contiguous run for consecutive outputs of a row: tap (kh, kw) of output (oh, ow) is element
+// toff[kh·KW + kw] + oh·Ws + ow of the channel's cstride floats. Stride 1 is the single-phase case.
+struct Phased {
+    int64_t s, Hp, Wp, Hs, Ws, cstride;
+    std::vector<int64_t> toff;
+    Phased(const Conv2dParams& p, const Conv2dGeom& g)
+        : s(p.stride_h),
+          Hp(g.H + p.pad_top + p.pad_bottom),
+          Wp(g.W + p.pad_left + p.pad_right),
+          Hs((Hp + s - 1) / s),
+          Ws((Wp + s - 1) / s),
+          cstride(s * s * Hs * Ws),
+          toff(static_cast<size_t>(g.KH * g.KW)) {
+        for (int64_t kh = 0; kh < g.KH; ++kh)
+            for (int64_t kw = 0; kw < g.KW; ++kw)
+                toff[size_t(kh * g.KW + kw)] = ((kh % s) * s + kw % s) * Hs * Ws + (kh / s) * Ws + kw / s;
+    }
+};
+
+// xs (N, C, cstride) as described for Phased; cells past the padded input (odd Hp or Wp) are zero.
+void pad_input(const Conv2dParams& p, const Conv2dGeom& g, const Phased& ph, const float* x, float* xs) {
+    const int64_t s = ph.s, Hs = ph.Hs, Ws = ph.Ws;
+    // Per column phase b: the source column of each j (−1: zero), and the interior [lo, hi) that is a plain
+    // (strided) copy.
+    std::vector<int64_t> src(static_cast<size_t>(s * Ws)), lo(static_cast<size_t>(s)), hi(static_cast<size_t>(s));
+    for (int64_t b = 0; b < s; ++b) {
+        int64_t first = Ws, last = Ws;
+        for (int64_t j = 0; j < Ws; ++j) {
+            const int64_t pw = s * j + b, raw = pw - p.pad_left;
+            src[size_t(b * Ws + j)] = pw < ph.Wp ? pad_source_index(raw, g.W, p.pad_mode) : -1;
+            if (pw < ph.Wp && raw >= 0 && raw < g.W) {
+                if (first == Ws) first = j;
+                last = j + 1;
+            }
+        }
+        lo[size_t(b)] = first, hi[size_t(b)] = std::max(first, last);
+    }
+    par(g.N * g.C, g.N * g.C * ph.cstride, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
             const float* xc = x + i * g.H * g.W;
-            float* pc = xpad + i * Hp * Wp;
-            for (int64_t ph = 0; ph < Hp; ++ph) {
-                float* r = pc + ph * Wp;
-                const int64_t ih = pad_source_index(ph - p.pad_top, g.H, p.pad_mode);
-                if (ih < 0) {
-                    std::memset(r, 0, size_t(Wp) * sizeof(float));
-                    continue;
+            for (int64_t a = 0; a < s; ++a)
+                for (int64_t r = 0; r < Hs; ++r) {
+                    const int64_t prow = s * r + a;
+                    const int64_t ih = prow < ph.Hp ? pad_source_index(prow - p.pad_top, g.H, p.pad_mode) : -1;
+                    for (int64_t b = 0; b < s; ++b) {
+                        float* d = xs + i * ph.cstride + (a * s + b) * Hs * Ws + r * Ws;
+                        if (ih < 0) {
+                            std::memset(d, 0, size_t(Ws) * sizeof(float));
+                            continue;
+                        }
+                        const float* xr = xc + ih * g.W;
+                        const int64_t* sr = src.data() + b * Ws;
+                        const int64_t l = lo[size_t(b)], h = hi[size_t(b)];
+                        for (int64_t j = 0; j < l; ++j) d[j] = sr[j] < 0 ? 0.f : xr[sr[j]];
+                        const float* x0 = xr + b - p.pad_left;  // x0[s·j] is the source of interior j
+                        if (s == 1)
+                            std::memcpy(d + l, x0 + l, size_t(h - l) * sizeof(float));
+                        else
+                            for (int64_t j = l; j < h; ++j) d[j] = x0[2 * j];
+                        for (int64_t j = h; j < Ws; ++j) d[j] = sr[j] < 0 ? 0.f : xr[sr[j]];
+                    }
                 }
-                const float* xr = xc + ih * g.W;
-                for (int64_t pw = 0; pw < p.pad_left; ++pw) r[pw] = cols[size_t(pw)] < 0 ? 0.f : xr[cols[size_t(pw)]];
-                std::memcpy(r + p.pad_left, xr, size_t(g.W) * sizeof(float));
-                for (int64_t pw = p.pad_left + g.W; pw < Wp; ++pw)
-                    r[pw] = cols[size_t(pw)] < 0 ? 0.f : xr[cols[size_t(pw)]];
-            }
         }
     });
 }
@@ -335,13 +385,13 @@ std::vector<Seg> segments(int64_t rows, int64_t cols, int64_t in_row, int64_t ou
 }
 constexpr int64_t k_tile_segs = 4;
 
-// Forward, NO output channels × V segments: acc = bias; for every (c, kh, kw) tap,
-// acc[o][v] += wt[tap][o] · xpad[c][seg_v.in + kh·Wp + kw]. xp = the image's xpad, wt = the block's weights
-// packed [c][kh][kw][o], y = the image's output plane of the block's first channel (channels ystride apart).
+// Forward, NO output channels × V segments: acc = bias; for every (c, tap t) of the kernel,
+// acc[o][v] += wt[c][t][o] · xs[c][toff[t] + seg_v.in]. xp = the image's phased input (channels cstride apart),
+// wt = the block's weights packed [c][kh][kw][o], y = the image's output plane of the block's first channel
+// (channels ystride apart).
 template <int NO, int V>
-FS_TARGET_AVX512 void direct_fwd_tile(const float* xp, const Seg* seg, int64_t C, int64_t plane, int64_t Wp,
-                                      int64_t KH, int64_t KW, const float* wt, const float* bias, float* y,
-                                      int64_t ystride) {
+FS_TARGET_AVX512 void direct_fwd_tile(const float* xp, const Seg* seg, int64_t C, int64_t cstride, const int64_t* toff,
+                                      int64_t taps, const float* wt, const float* bias, float* y, int64_t ystride) {
     __m512 acc[NO][V];
     int64_t in[V];
     __mmask16 m[V];
@@ -351,22 +401,20 @@ FS_TARGET_AVX512 void direct_fwd_tile(const float* xp, const Seg* seg, int64_t C
     for (int o = 0; o < NO; ++o)
 #pragma GCC unroll 8
         for (int v = 0; v < V; ++v) acc[o][v] = _mm512_set1_ps(bias ? bias[o] : 0.f);
-    for (int64_t c = 0; c < C; ++c, xp += plane)
-        for (int64_t kh = 0; kh < KH; ++kh) {
-            const float* xr = xp + kh * Wp;
-            for (int64_t kw = 0; kw < KW; ++kw, wt += NO) {
-                __m512 xv[V];
+    for (int64_t c = 0; c < C; ++c, xp += cstride)
+        for (int64_t t = 0; t < taps; ++t, wt += NO) {
+            const float* xr = xp + toff[t];
+            __m512 xv[V];
 #pragma GCC unroll 8
-                for (int v = 0; v < V; ++v) {
-                    xv[v] = _mm512_maskz_loadu_ps(m[v], xr + in[v] + kw);
-                    FS_IN_REGISTER(xv[v]);
-                }
+            for (int v = 0; v < V; ++v) {
+                xv[v] = _mm512_maskz_loadu_ps(m[v], xr + in[v]);
+                FS_IN_REGISTER(xv[v]);
+            }
 #pragma GCC unroll 8
-                for (int o = 0; o < NO; ++o) {
-                    const __m512 wv = _mm512_set1_ps(wt[o]);
+            for (int o = 0; o < NO; ++o) {
+                const __m512 wv = _mm512_set1_ps(wt[o]);
 #pragma GCC unroll 8
-                    for (int v = 0; v < V; ++v) acc[o][v] = _mm512_fmadd_ps(wv, xv[v], acc[o][v]);
-                }
+                for (int v = 0; v < V; ++v) acc[o][v] = _mm512_fmadd_ps(wv, xv[v], acc[o][v]);
             }
         }
 #pragma GCC unroll 8
@@ -416,13 +464,13 @@ FS_TARGET_AVX512 void direct_bwd_data_tile(const float* dq, const Seg* seg, int6
         for (int v = 0; v < V; ++v) _mm512_mask_storeu_ps(out + j * ostride + seg[v].out, m[v], acc[j][v]);
 }
 
-// Backward weights for one (c, kh), NO output channels and KG taps kw0 .. kw0+KG−1:
-// dw[o, c, kh, kw0 + k] = Σ_{n, oh, ow} dy[n, o, oh, ow] · xpad[n, c, oh + kh, ow + kw0 + k].
-// xr0 = &xpad[0, c, kh, kw0], dy0 = &dy[0, o0, 0, 0], out = &dw[o0, c, kh, kw0] (output channels ostride apart).
+// Backward weights for one channel c, NO output channels and KG kernel taps t_k:
+// dw[o, c, t_k] = Σ_{n, oh, ow} dy[n, o, oh, ow] · xs[n, c][koff[k] + oh·Ws + ow] (koff = the taps' toff).
+// xc0 = &xs[0, c], dy0 = &dy[0, o0, 0, 0], out[o·ostride + k] receives dw[o0 + o, c, t_k].
 template <int NO, int KG>
-FS_TARGET_AVX512 void direct_bwd_w_taps(const float* xr0, const float* dy0, int64_t N, int64_t xn_stride,
-                                        int64_t dyn_stride, int64_t Ho, int64_t Wo, int64_t Wp, float* out,
-                                        int64_t ostride) {
+FS_TARGET_AVX512 void direct_bwd_w_taps(const float* xc0, const int64_t* koff, const float* dy0, int64_t N,
+                                        int64_t xn_stride, int64_t dyn_stride, int64_t Ho, int64_t Wo, int64_t Ws,
+                                        float* out, int64_t ostride) {
     __m512 acc[NO][KG];
 #pragma GCC unroll 8
     for (int o = 0; o < NO; ++o)
@@ -430,9 +478,12 @@ FS_TARGET_AVX512 void direct_bwd_w_taps(const float* xr0, const float* dy0, int6
         for (int k = 0; k < KG; ++k) acc[o][k] = _mm512_setzero_ps();
     const int64_t oplane = Ho * Wo, full = Wo / 16 * 16;
     const __mmask16 mt = lanes(Wo - full);
+    int64_t ko[KG];
+#pragma GCC unroll 8
+    for (int k = 0; k < KG; ++k) ko[k] = koff[k];
     for (int64_t n = 0; n < N; ++n)
         for (int64_t oh = 0; oh < Ho; ++oh) {
-            const float* xr = xr0 + n * xn_stride + oh * Wp;
+            const float* xr = xc0 + n * xn_stride + oh * Ws;
             const float* dr = dy0 + n * dyn_stride + oh * Wo;
             for (int64_t ow = 0; ow < full; ow += 16) {
                 __m512 dv[NO];
@@ -443,7 +494,7 @@ FS_TARGET_AVX512 void direct_bwd_w_taps(const float* xr0, const float* dy0, int6
                 }
 #pragma GCC unroll 8
                 for (int k = 0; k < KG; ++k) {
-                    __m512 xv = _mm512_loadu_ps(xr + ow + k);
+                    __m512 xv = _mm512_loadu_ps(xr + ko[k] + ow);
                     FS_IN_REGISTER(xv);
 #pragma GCC unroll 8
                     for (int o = 0; o < NO; ++o) acc[o][k] = _mm512_fmadd_ps(dv[o], xv, acc[o][k]);
@@ -455,7 +506,7 @@ FS_TARGET_AVX512 void direct_bwd_w_taps(const float* xr0, const float* dy0, int6
                 for (int o = 0; o < NO; ++o) dv[o] = _mm512_maskz_loadu_ps(mt, dr + o * oplane + full);
 #pragma GCC unroll 8
                 for (int k = 0; k < KG; ++k) {
-                    const __m512 xv = _mm512_maskz_loadu_ps(mt, xr + full + k);
+                    const __m512 xv = _mm512_maskz_loadu_ps(mt, xr + ko[k] + full);
 #pragma GCC unroll 8
                     for (int o = 0; o < NO; ++o) acc[o][k] = _mm512_fmadd_ps(dv[o], xv, acc[o][k]);
                 }
@@ -467,39 +518,41 @@ FS_TARGET_AVX512 void direct_bwd_w_taps(const float* xr0, const float* dy0, int6
         for (int k = 0; k < KG; ++k) out[o * ostride + k] = _mm512_reduce_add_ps(acc[o][k]);
 }
 
-using FwdTile = void (*)(const float*, const Seg*, int64_t, int64_t, int64_t, int64_t, int64_t, const float*,
+using FwdTile = void (*)(const float*, const Seg*, int64_t, int64_t, const int64_t*, int64_t, const float*,
                          const float*, float*, int64_t);
 using BwdDataTile = void (*)(const float*, const Seg*, int64_t, int64_t, int64_t, int64_t, int64_t, const float*,
                              int64_t, float*, int64_t);
-using BwdWTaps = void (*)(const float*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float*,
-                          int64_t);
+using BwdWTaps = void (*)(const float*, const int64_t*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t,
+                          int64_t, float*, int64_t);
 
 // Register blocks: 6 channels × 4 segments (24 accumulators) for the forward and backward data; for backward
 // weights, output channels × kw taps with at most 24 accumulators (8 × 3, 6 × 4, 4 × 5: the widest channel
 // block the kernel width allows, as each loaded x vector feeds one FMA per channel). Tables indexed
 // [channels − 1][segments or taps − 1].
 constexpr int64_t k_cb = 6, k_wb_oc = 8, k_wb_taps = 5, k_wb_acc = 24;
-#define FS_ROW4(T, A) {T<A, 1>, T<A, 2>, T<A, 3>, T<A, 4>}
-const FwdTile k_fwd_tiles[k_cb][k_tile_segs] = {
-    FS_ROW4(direct_fwd_tile, 1), FS_ROW4(direct_fwd_tile, 2), FS_ROW4(direct_fwd_tile, 3),
-    FS_ROW4(direct_fwd_tile, 4), FS_ROW4(direct_fwd_tile, 5), FS_ROW4(direct_fwd_tile, 6)};
+#define FS_ROW4(T, A) \
+    { T<A, 1>, T<A, 2>, T<A, 3>, T<A, 4> }
+const FwdTile k_fwd_tiles[k_cb][k_tile_segs] = {FS_ROW4(direct_fwd_tile, 1), FS_ROW4(direct_fwd_tile, 2),
+                                                FS_ROW4(direct_fwd_tile, 3), FS_ROW4(direct_fwd_tile, 4),
+                                                FS_ROW4(direct_fwd_tile, 5), FS_ROW4(direct_fwd_tile, 6)};
 const BwdDataTile k_bwd_data_tiles[k_cb][k_tile_segs] = {
     FS_ROW4(direct_bwd_data_tile, 1), FS_ROW4(direct_bwd_data_tile, 2), FS_ROW4(direct_bwd_data_tile, 3),
     FS_ROW4(direct_bwd_data_tile, 4), FS_ROW4(direct_bwd_data_tile, 5), FS_ROW4(direct_bwd_data_tile, 6)};
 #undef FS_ROW4
-#define FS_ROW5(T, A) {T<A, 1>, T<A, 2>, T<A, 3>, T<A, 4>, T<A, 5>}
-const BwdWTaps k_bwd_w_taps[k_wb_oc][k_wb_taps] = {
-    FS_ROW5(direct_bwd_w_taps, 1), FS_ROW5(direct_bwd_w_taps, 2), FS_ROW5(direct_bwd_w_taps, 3),
-    FS_ROW5(direct_bwd_w_taps, 4), FS_ROW5(direct_bwd_w_taps, 5), FS_ROW5(direct_bwd_w_taps, 6),
-    FS_ROW5(direct_bwd_w_taps, 7), FS_ROW5(direct_bwd_w_taps, 8)};
+#define FS_ROW5(T, A) \
+    { T<A, 1>, T<A, 2>, T<A, 3>, T<A, 4>, T<A, 5> }
+const BwdWTaps k_bwd_w_taps[k_wb_oc][k_wb_taps] = {FS_ROW5(direct_bwd_w_taps, 1), FS_ROW5(direct_bwd_w_taps, 2),
+                                                   FS_ROW5(direct_bwd_w_taps, 3), FS_ROW5(direct_bwd_w_taps, 4),
+                                                   FS_ROW5(direct_bwd_w_taps, 5), FS_ROW5(direct_bwd_w_taps, 6),
+                                                   FS_ROW5(direct_bwd_w_taps, 7), FS_ROW5(direct_bwd_w_taps, 8)};
 #undef FS_ROW5
 
 void direct_forward(const Conv2dParams& p, const Conv2dGeom& g, const float* x, const float* w, const float* b,
                     float* y) {
-    const int64_t Hp = g.H + p.pad_top + p.pad_bottom, Wp = g.W + p.pad_left + p.pad_right, plane = Hp * Wp;
-    const int64_t CT = g.C * g.KH * g.KW, P = g.Ho * g.Wo, OC = g.OC;
-    float* xpad = t_pad.get(g.N * g.C * plane);
-    pad_input(p, g, x, xpad);
+    const Phased ph(p, g);
+    const int64_t taps = g.KH * g.KW, CT = g.C * taps, P = g.Ho * g.Wo, OC = g.OC;
+    float* xs = t_pad.get(g.N * g.C * ph.cstride);
+    pad_input(p, g, ph, x, xs);
     // Output channels in blocks of up to k_cb; block [o0, o0 + nb) packs its weights at wt + o0·CT as
     // [c][kh][kw][j]: one tap's nb weights side by side.
     float* wt = t_wpack.get(OC * CT);
@@ -508,15 +561,16 @@ void direct_forward(const Conv2dParams& p, const Conv2dGeom& g, const float* x, 
         for (int64_t j = 0; j < nb; ++j)
             for (int64_t ct = 0; ct < CT; ++ct) wt[o0 * CT + ct * nb + j] = w[(o0 + j) * CT + ct];
     }
-    const std::vector<Seg> segs = segments(g.Ho, g.Wo, Wp, g.Wo);
+    const std::vector<Seg> segs = segments(g.Ho, g.Wo, ph.Ws, g.Wo);
     const int64_t nseg = int64_t(segs.size()), tiles = (nseg + k_tile_segs - 1) / k_tile_segs;
     par(g.N * tiles, g.N * P * CT * OC, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
             const int64_t n = i / tiles, s0 = i % tiles * k_tile_segs, ns = std::min(k_tile_segs, nseg - s0);
             for (int64_t o0 = 0; o0 < OC; o0 += k_cb) {
                 const int64_t nb = std::min(k_cb, OC - o0);
-                k_fwd_tiles[nb - 1][ns - 1](xpad + n * g.C * plane, segs.data() + s0, g.C, plane, Wp, g.KH, g.KW,
-                                            wt + o0 * CT, b ? b + o0 : nullptr, y + (n * OC + o0) * P, P);
+                k_fwd_tiles[nb - 1][ns - 1](xs + n * g.C * ph.cstride, segs.data() + s0, g.C, ph.cstride,
+                                            ph.toff.data(), taps, wt + o0 * CT, b ? b + o0 : nullptr,
+                                            y + (n * OC + o0) * P, P);
             }
         }
     });
@@ -527,8 +581,9 @@ void direct_backward(const Conv2dParams& p, const Conv2dGeom& g, const float* x,
     const int64_t Hp = g.H + p.pad_top + p.pad_bottom, Wp = g.W + p.pad_left + p.pad_right, plane = Hp * Wp;
     const int64_t taps = g.KH * g.KW, OC = g.OC, P = g.Ho * g.Wo;
     if (dw) {
-        float* xpad = t_pad.get(g.N * g.C * plane);
-        pad_input(p, g, x, xpad);
+        const Phased ph(p, g);
+        float* xs = t_pad.get(g.N * g.C * ph.cstride);
+        pad_input(p, g, ph, x, xs);
         // Tasks (oc block, c, kh), oc block outermost so a thread's consecutive tasks share its dy channels.
         const int64_t kgmax = std::min(k_wb_taps, g.KW), ob = std::min(k_wb_oc, k_wb_acc / kgmax);
         const int64_t oblocks = (OC + ob - 1) / ob;
@@ -537,10 +592,10 @@ void direct_backward(const Conv2dParams& p, const Conv2dGeom& g, const float* x,
                 const int64_t o0 = i / (g.C * g.KH) * ob, c = i / g.KH % g.C, kh = i % g.KH;
                 const int64_t no = std::min(ob, OC - o0);
                 for (int64_t kw0 = 0; kw0 < g.KW; kw0 += kgmax) {
-                    const int64_t kg = std::min(kgmax, g.KW - kw0);
-                    k_bwd_w_taps[no - 1][kg - 1](xpad + c * plane + kh * Wp + kw0, dy + o0 * P, g.N, g.C * plane,
-                                                 OC * P, g.Ho, g.Wo, Wp, dw + ((o0 * g.C + c) * g.KH + kh) * g.KW + kw0,
-                                                 g.C * taps);
+                    const int64_t kg = std::min(kgmax, g.KW - kw0), t0 = kh * g.KW + kw0;
+                    k_bwd_w_taps[no - 1][kg - 1](xs + c * ph.cstride, ph.toff.data() + t0, dy + o0 * P, g.N,
+                                                 g.C * ph.cstride, OC * P, g.Ho, g.Wo, ph.Ws,
+                                                 dw + (o0 * g.C + c) * taps + t0, g.C * taps);
                 }
             }
         });
@@ -575,8 +630,8 @@ void direct_backward(const Conv2dParams& p, const Conv2dGeom& g, const float* x,
             float* out = reflect ? t_tmp.get(k_cb * plane) : dxn;
             const int64_t ochan = reflect ? plane : g.H * g.W;
             for (int64_t s0 = 0; s0 < nseg; s0 += k_tile_segs)
-                k_bwd_data_tiles[cb - 1][std::min(k_tile_segs, nseg - s0) - 1](
-                    dqn, segs.data() + s0, OC, qplane, Wq, g.KH, g.KW, w2 + c0, g.C, out, ochan);
+                k_bwd_data_tiles[cb - 1][std::min(k_tile_segs, nseg - s0) - 1](dqn, segs.data() + s0, OC, qplane, Wq,
+                                                                               g.KH, g.KW, w2 + c0, g.C, out, ochan);
             if (reflect) {
                 std::memset(dxn, 0, size_t(cb * g.H * g.W) * sizeof(float));
                 for (int64_t j = 0; j < cb; ++j)
@@ -595,8 +650,8 @@ void direct_backward(const Conv2dParams& p, const Conv2dGeom& g, const float* x,
 
 // --- the GEMM paths ----------------------------------------------------------------------------------------------
 
-void forward_per_image(const Conv2dParams& p, const Conv2dGeom& g, const ColIndex& ix, const float* x,
-                       const float* w, const float* b, float* y, int threads) {
+void forward_per_image(const Conv2dParams& p, const Conv2dGeom& g, const ColIndex& ix, const float* x, const float* w,
+                       const float* b, float* y, int threads) {
     const int64_t K = g.C * g.KH * g.KW, P = g.Ho * g.Wo, CHW = g.C * g.H * g.W;
     const bool pointwise = is_pointwise(p, g);
     parallel_for(threads, [&](int64_t t0, int64_t t1) {
@@ -616,8 +671,8 @@ void forward_per_image(const Conv2dParams& p, const Conv2dGeom& g, const ColInde
 }
 
 // im2col of images n0 .. n0+m−1 into col (K, m·P), in parallel over (image, channel).
-void im2col_block(const Conv2dParams& p, const Conv2dGeom& g, const ColIndex& ix, const float* x, int64_t n0,
-                  int64_t m, float* col) {
+void im2col_block(const Conv2dParams& p, const Conv2dGeom& g, const ColIndex& ix, const float* x, int64_t n0, int64_t m,
+                  float* col) {
     const int64_t K = g.C * g.KH * g.KW, P = g.Ho * g.Wo, HW = g.H * g.W;
     par(m * g.C, K * m * P, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
@@ -665,8 +720,8 @@ void forward_blocked(const Conv2dParams& p, const Conv2dGeom& g, const ColIndex&
     }
 }
 
-void backward_per_image(const Conv2dParams& p, const Conv2dGeom& g, const ColIndex& ix, const float* x,
-                        const float* w, const float* dy, float* dx, float* dw, int threads) {
+void backward_per_image(const Conv2dParams& p, const Conv2dGeom& g, const ColIndex& ix, const float* x, const float* w,
+                        const float* dy, float* dx, float* dw, int threads) {
     const int64_t K = g.C * g.KH * g.KW, P = g.Ho * g.Wo, CHW = g.C * g.H * g.W, HW = g.H * g.W;
     const bool pointwise = is_pointwise(p, g), transposed = dw && dw_transposed(g);
     // Thread t > 0 sums its images' dW into its own slice of `parts`; thread 0 writes dw itself, unless dW is
@@ -733,7 +788,8 @@ void backward_blocked(const Conv2dParams& p, const Conv2dGeom& g, const ColIndex
             par(m * g.OC, m * g.OC * P, [&](int64_t i0, int64_t i1) {
                 for (int64_t i = i0; i < i1; ++i) {
                     const int64_t n = i / g.OC, oc = i % g.OC;
-                    std::memcpy(gathered + oc * cols + n * P, dy + ((n0 + n) * g.OC + oc) * P, size_t(P) * sizeof(float));
+                    std::memcpy(gathered + oc * cols + n * P, dy + ((n0 + n) * g.OC + oc) * P,
+                                size_t(P) * sizeof(float));
                 }
             });
             dyb = gathered;
@@ -794,7 +850,14 @@ void conv2d_backward_fast(const Conv2dParams& p, const Conv2dGeom& g, const floa
     if (db) bias_grad(g, dy, db);
     if (!dx && !dw) return;
 #if FS_CONV_X86
-    if (use_direct(p, g)) return direct_backward(p, g, x, w, dy, dx, dw);
+    if (use_direct(p, g)) {
+        // Stride 2: only the weight gradient is direct; the data gradient takes the GEMM path below (Wᵀ · dy and
+        // col2im need no im2col).
+        const bool dx_direct = p.stride_h == 1;
+        direct_backward(p, g, x, w, dy, dx_direct ? dx : nullptr, dw);
+        if (dx_direct || !dx) return;
+        dw = nullptr;
+    }
 #endif
     const ColIndex ix(p, g);
     const int threads = in_parallel_region() ? 1 : num_threads();
