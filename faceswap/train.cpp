@@ -357,7 +357,6 @@ int run_training(const TrainConfig& cfg, bool resume, BatchSource& src_a, BatchS
     const int64_t first = t.iteration();
     std::printf("train: %s, batch %d, %lld iterations (%s schedule), model folder %s\n", cfg.model.str().c_str(),
                 cfg.batch, (long long)cfg.iters, cfg.schedule.c_str(), dir.c_str());
-    int rc = 0;
     while (t.iteration() < cfg.iters) {
         const bool session_done = cfg.stop_after > 0 && t.iteration() - first >= cfg.stop_after;
         if (stop_requested() || session_done) {
@@ -403,7 +402,7 @@ int run_training(const TrainConfig& cfg, bool resume, BatchSource& src_a, BatchS
     }
     std::printf("\ntrain: done, %lld iterations; model in %s/model.safetensors\n", (long long)t.iteration(),
                 dir.c_str());
-    return rc;
+    return 0;
 }
 
 // --- CLI ---------------------------------------------------------------------------------------------------------------
