@@ -1,6 +1,7 @@
-// safetensors.cpp: a small, strict reader and writer (with its own minimal JSON parser: the header is a flat
-// object of objects, so a full JSON library is not needed, but everything the format allows is accepted).
+// safetensors.cpp: a small, strict reader and writer (the header is parsed by io/json.h).
 #include "io/safetensors.h"
+
+#include "io/json.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -16,147 +17,6 @@
 namespace fs {
 
 namespace {
-
-// --- a minimal JSON reader ----------------------------------------------------------------------------------
-
-struct Json {
-    enum Kind { null, boolean, number, string, array, object } kind = null;
-    double num = 0;
-    bool b = false;
-    std::string str;
-    std::vector<Json> arr;
-    std::vector<std::pair<std::string, Json>> obj;
-    const Json* find(const std::string& k) const {
-        for (auto& kv : obj)
-            if (kv.first == k) return &kv.second;
-        return nullptr;
-    }
-};
-
-class JsonParser {
- public:
-    JsonParser(const std::string& s, const std::string& file) : m_s(s), m_file(file) {}
-    Json parse() {
-        Json v = value(0);
-        ws();
-        FS_CHECK(m_i == m_s.size(), bad("trailing characters after the header object"));
-        return v;
-    }
-
- private:
-    std::string bad(const std::string& why) const {
-        return m_file + ": corrupt safetensors header (" + why + " at byte " + std::to_string(m_i) + ")";
-    }
-    void ws() {
-        while (m_i < m_s.size() && (m_s[m_i] == ' ' || m_s[m_i] == '\n' || m_s[m_i] == '\r' || m_s[m_i] == '\t')) ++m_i;
-    }
-    char peek() {
-        ws();
-        FS_CHECK(m_i < m_s.size(), bad("unexpected end"));
-        return m_s[m_i];
-    }
-    void expect(char c) {
-        FS_CHECK(peek() == c, bad(std::string("expected '") + c + "'"));
-        ++m_i;
-    }
-    Json value(int depth) {
-        FS_CHECK(depth < 16, bad("nesting too deep"));
-        char c = peek();
-        Json v;
-        if (c == '{') {
-            v.kind = Json::object;
-            ++m_i;
-            if (peek() == '}') {
-                ++m_i;
-                return v;
-            }
-            for (;;) {
-                std::string k = string_lit();
-                expect(':');
-                v.obj.emplace_back(std::move(k), value(depth + 1));
-                if (peek() == ',') {
-                    ++m_i;
-                    continue;
-                }
-                expect('}');
-                return v;
-            }
-        }
-        if (c == '[') {
-            v.kind = Json::array;
-            ++m_i;
-            if (peek() == ']') {
-                ++m_i;
-                return v;
-            }
-            for (;;) {
-                v.arr.push_back(value(depth + 1));
-                if (peek() == ',') {
-                    ++m_i;
-                    continue;
-                }
-                expect(']');
-                return v;
-            }
-        }
-        if (c == '"') {
-            v.kind = Json::string;
-            v.str = string_lit();
-            return v;
-        }
-        if (m_s.compare(m_i, 4, "true") == 0) return m_i += 4, v.kind = Json::boolean, v.b = true, v;
-        if (m_s.compare(m_i, 5, "false") == 0) return m_i += 5, v.kind = Json::boolean, v;
-        if (m_s.compare(m_i, 4, "null") == 0) return m_i += 4, v;
-        size_t start = m_i;
-        while (m_i < m_s.size() && std::strchr("+-0123456789.eE", m_s[m_i])) ++m_i;
-        FS_CHECK(m_i > start, bad("unexpected character"));
-        std::string num = m_s.substr(start, m_i - start);
-        char* end = nullptr;
-        v.kind = Json::number;
-        v.num = std::strtod(num.c_str(), &end);
-        FS_CHECK(end && *end == '\0', bad("bad number '" + num + "'"));
-        return v;
-    }
-    std::string string_lit() {
-        expect('"');
-        std::string out;
-        for (;;) {
-            FS_CHECK(m_i < m_s.size(), bad("unterminated string"));
-            char c = m_s[m_i++];
-            if (c == '"') return out;
-            if (c != '\\') {
-                out += c;
-                continue;
-            }
-            FS_CHECK(m_i < m_s.size(), bad("unterminated escape"));
-            char e = m_s[m_i++];
-            switch (e) {
-                case '"': out += '"'; break;
-                case '\\': out += '\\'; break;
-                case '/': out += '/'; break;
-                case 'b': out += '\b'; break;
-                case 'f': out += '\f'; break;
-                case 'n': out += '\n'; break;
-                case 'r': out += '\r'; break;
-                case 't': out += '\t'; break;
-                case 'u': {
-                    FS_CHECK(m_i + 4 <= m_s.size(), bad("short \\u escape"));
-                    unsigned cp = unsigned(std::stoul(m_s.substr(m_i, 4), nullptr, 16));
-                    m_i += 4;
-                    // BMP code points only (our writer never escapes beyond control characters)
-                    if (cp < 0x80) out += char(cp);
-                    else if (cp < 0x800) out += char(0xc0 | (cp >> 6)), out += char(0x80 | (cp & 0x3f));
-                    else out += char(0xe0 | (cp >> 12)), out += char(0x80 | ((cp >> 6) & 0x3f)), out += char(0x80 | (cp & 0x3f));
-                    break;
-                }
-                default: FS_FAIL(bad(std::string("bad escape \\") + e));
-            }
-        }
-    }
-    const std::string& m_s;
-    const std::string& m_file;
-    size_t m_i = 0;
-};
 
 std::string json_escape(const std::string& s) {
     std::string o = "\"";
@@ -278,7 +138,7 @@ SafeTensors load_safetensors(const std::string& path) {
     std::string header(n, '\0');
     f.read(&header[0], std::streamsize(n));
     FS_CHECK(f.good(), path, ": could not read the header");
-    Json root = JsonParser(header, path).parse();
+    Json root = parse_json(header, path + ": corrupt safetensors header");
     FS_CHECK(root.kind == Json::object, path, ": the header is not a JSON object");
 
     const uint64_t data_size = size - 8 - n;
