@@ -98,23 +98,33 @@ std::vector<AreaTap> box_taps(int ssize, int dsize) {
     return tab;
 }
 
-// Separable resampling with the given taps: rows first, then columns.
+// Separable resampling with the given taps: columns first (whole rows at a time, which vectorises, and shrinking
+// first leaves fewer rows for the second pass), then rows.
 ImageF resample(const ImageF& src, int out_h, int out_w, const std::vector<AreaTap>& tx,
                 const std::vector<AreaTap>& ty) {
     const int C = src.c;
-    std::vector<float> tmp(size_t(src.h) * size_t(out_w) * size_t(C), 0.f);
-    for (int y = 0; y < src.h; ++y) {
-        const float* s = &src.px[size_t(y) * size_t(src.w) * size_t(C)];
-        float* t = &tmp[size_t(y) * size_t(out_w) * size_t(C)];
-        for (const AreaTap& k : tx)
-            for (int c = 0; c < C; ++c) t[size_t(k.dst) * size_t(C) + size_t(c)] += k.w * s[size_t(k.src) * size_t(C) + size_t(c)];
+    const size_t in_row = size_t(src.w) * size_t(C);
+    std::vector<float> tmp(size_t(out_h) * in_row, 0.f);
+    for (const AreaTap& k : ty) {
+        const float* s = &src.px[size_t(k.src) * in_row];
+        float* t = &tmp[size_t(k.dst) * in_row];
+        for (size_t i = 0; i < in_row; ++i) t[i] += k.w * s[i];
     }
     ImageF out(out_h, out_w, C, 0.f);
-    const size_t row = size_t(out_w) * size_t(C);
-    for (const AreaTap& k : ty) {
-        const float* t = &tmp[size_t(k.src) * row];
-        float* o = &out.px[size_t(k.dst) * row];
-        for (size_t i = 0; i < row; ++i) o[i] += k.w * t[i];
+    const size_t out_row = size_t(out_w) * size_t(C);
+    for (int y = 0; y < out_h; ++y) {
+        const float* t = &tmp[size_t(y) * in_row];
+        float* o = &out.px[size_t(y) * out_row];
+        if (C == 3) {
+            for (const AreaTap& k : tx) {
+                const float* tp = t + size_t(k.src) * 3;
+                float* op = o + size_t(k.dst) * 3;
+                op[0] += k.w * tp[0], op[1] += k.w * tp[1], op[2] += k.w * tp[2];
+            }
+        } else {
+            for (const AreaTap& k : tx)
+                for (int c = 0; c < C; ++c) o[size_t(k.dst) * size_t(C) + size_t(c)] += k.w * t[size_t(k.src) * size_t(C) + size_t(c)];
+        }
     }
     return out;
 }

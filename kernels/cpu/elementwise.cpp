@@ -22,7 +22,9 @@ void prelu_forward_cpu(const T* x, const T* alpha, T* y, int64_t N, int64_t C, i
         for (int64_t c = 0; c < C; ++c) {
             const T* xp = x + (n * C + c) * S;
             T* yp = y + (n * C + c) * S;
-            for (int64_t s = 0; s < S; ++s) yp[s] = xp[s] > T(0) ? xp[s] : alpha[c] * xp[s];
+            const T a = alpha[c];  // a local, so the compiler can vectorise (y might alias alpha otherwise)
+            // max(0, x) + a·min(0, x): the same value, written without a branch so that it vectorises.
+            for (int64_t s = 0; s < S; ++s) yp[s] = std::max(xp[s], T(0)) + a * std::min(xp[s], T(0));
         }
 }
 
