@@ -8,10 +8,9 @@
 #include <fstream>
 #include <sstream>
 
-#include <opencv2/imgcodecs.hpp>
-
 #include "faceswap/mtcnn.h"
 #include "io/json.h"
+#include "io/video.h"
 #include "testdata.h"
 
 namespace fs {
@@ -63,20 +62,9 @@ TEST(ResizeArea, RejectsEmptySizes) {
 
 // --- shared data helpers -----------------------------------------------------------------------------------------
 
-// Decodes like the reference (libjpeg through OpenCV): stb_image's JPEG decoder differs by up to 3 levels on a
-// few pixels, enough to flip which P-Net candidate wins on some frames.
-Image read_rgb_libjpeg(const std::string& path) {
-    cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
-    EXPECT_FALSE(bgr.empty()) << path;
-    Image img;
-    img.width = bgr.cols, img.height = bgr.rows, img.channels = 3;
-    img.pixels.resize(size_t(bgr.cols) * size_t(bgr.rows) * 3);
-    for (int y = 0; y < bgr.rows; ++y)
-        for (int x = 0; x < bgr.cols; ++x)
-            for (int c = 0; c < 3; ++c)
-                img.pixels[(size_t(y) * size_t(bgr.cols) + size_t(x)) * 3 + size_t(c)] = bgr.at<cv::Vec3b>(y, x)[2 - c];
-    return img;
-}
+// The reference decoded the frames with libjpeg, as io/video's read_frame_image (OpenCV) does; stb_image's JPEG
+// decoder differs by up to 3 levels on a few pixels, enough to flip which P-Net candidate wins on some frames.
+Image read_rgb_libjpeg(const std::string& path) { return read_frame_image(path); }
 
 std::string mtcnn_dir() { return shared_data_dir() + "/mtcnn/bin"; }
 
