@@ -89,4 +89,47 @@ ImageF eye_mask(const FaceDetection& d, const Alignment& a) {
     return warp_affine(crop, m, a.size, a.size, Border::replicate);
 }
 
+ImageF to_float_image(const Image& img) {
+    FS_CHECK(img.width > 0 && img.height > 0 && img.channels > 0, "to_float_image: empty image");
+    ImageF f(img.height, img.width, img.channels);
+    for (size_t i = 0; i < img.pixels.size(); ++i) f.px[i] = img.pixels[i];
+    return f;
+}
+
+Image to_u8_image(const ImageF& img) {
+    Image out;
+    out.width = img.w, out.height = img.h, out.channels = img.c;
+    out.pixels.resize(img.px.size());
+    for (size_t i = 0; i < img.px.size(); ++i) out.pixels[i] = uint8_t(std::clamp(std::nearbyint(img.px[i]), 0.f, 255.f));
+    return out;
+}
+
+int auto_downscale_factor(int w, int h) {
+    const long long px = (long long)w * h;
+    if (px >= 1920LL * 1080) return 4;
+    if (px >= 1280LL * 720) return 3;
+    if (px >= 858LL * 480) return 2;
+    return 1;
+}
+
+std::vector<FaceDetection> detect_faces(const Mtcnn& mtcnn, const Image& rgb, const DetectOptions& opt) {
+    const int f = opt.auto_downscale ? auto_downscale_factor(rgb.width, rgb.height) : 1;
+    std::vector<FaceDetection> dets;
+    if (f == 1) {
+        dets = mtcnn.detect(rgb, opt.mtcnn);
+    } else {
+        // The original: cv2.resize(image, (w // f, h // f)) (INTER_LINEAR), then coordinates × f.
+        Image small = to_u8_image(resize_bilinear(to_float_image(rgb), rgb.height / f, rgb.width / f));
+        dets = mtcnn.detect(small, opt.mtcnn);
+        for (FaceDetection& d : dets) {
+            d.x1 *= f, d.y1 *= f, d.x2 *= f, d.y2 *= f;
+            for (Point2& p : d.points) p.x *= f, p.y *= f;
+        }
+    }
+    std::vector<FaceDetection> kept;
+    for (const FaceDetection& d : dets)
+        if (square_box(d, rgb.width, rgb.height).area() >= opt.min_face_area) kept.push_back(d);
+    return kept;
+}
+
 }  // namespace fs

@@ -51,4 +51,25 @@ ImageF crop_box(const ImageF& frame, const SquareBox& b);
 /// ends truncated to integers), warped like the face (bilinear, so the edges are soft, as in the original).
 ImageF eye_mask(const FaceDetection& d, const Alignment& a);
 
+/// An 8-bit image as float, channel order kept (grey stays 1 channel).
+ImageF to_float_image(const Image& img);
+/// Float -> 8-bit, channel order kept, rounded (ties to even) and clamped to 0..255.
+Image to_u8_image(const ImageF& img);
+
+// --- detection as the tools run it ------------------------------------------------------------------------------
+
+struct DetectOptions {
+    MtcnnOptions mtcnn;
+    /// §7.1's auto-downscale: frames of ≥ 1920·1080 pixels are detected at 1/4 size, ≥ 1280·720 at 1/3,
+    /// ≥ 858·480 at 1/2 (bilinear), and the boxes and points scaled back.
+    bool auto_downscale = false;
+    /// Faces whose square crop (square_box) covers fewer pixels are dropped (§7.1: 25·25 for extraction,
+    /// 35·35 for conversion), measured in the full frame (the original measures it before scaling back).
+    int min_face_area = 25 * 25;
+};
+/// The downscale factor auto_downscale uses for a w×h frame (1, 2, 3 or 4).
+int auto_downscale_factor(int w, int h);
+/// MTCNN on an RGB frame with the options above; best score first.
+std::vector<FaceDetection> detect_faces(const Mtcnn& mtcnn, const Image& rgb, const DetectOptions& opt);
+
 }  // namespace fs

@@ -83,6 +83,40 @@ Image read_frame_image(const std::string& path) {
     return out;
 }
 
+void write_frame_image(const std::string& path, const Image& img, int jpeg_quality) {
+    FS_CHECK(img.width > 0 && img.height > 0 && (img.channels == 1 || img.channels == 3),
+             "write_frame_image: bad image ", img.width, "x", img.height, "x", img.channels, " for ", path);
+    FS_CHECK(img.pixels.size() == size_t(img.width) * size_t(img.height) * size_t(img.channels),
+             "write_frame_image: pixel buffer does not match ", img.width, "x", img.height, "x", img.channels);
+    std::string ext = stdfs::path(path).extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    std::vector<int> params;
+    if (ext == ".png") params = {cv::IMWRITE_PNG_COMPRESSION, 1};
+    else if (ext == ".jpg" || ext == ".jpeg") params = {cv::IMWRITE_JPEG_QUALITY, jpeg_quality};
+    else FS_FAIL("write_frame_image: unsupported extension '", ext, "' for ", path, " (use .png, .jpg or .jpeg)");
+    cv::Mat m(img.height, img.width, img.channels == 1 ? CV_8UC1 : CV_8UC3);
+    for (int y = 0; y < img.height; ++y) {
+        const uint8_t* s = img.pixels.data() + size_t(y) * size_t(img.width) * size_t(img.channels);
+        uint8_t* d = m.ptr<uint8_t>(y);
+        if (img.channels == 1) std::copy_n(s, img.width, d);
+        else
+            for (int x = 0; x < img.width; ++x) d[3 * x] = s[3 * x + 2], d[3 * x + 1] = s[3 * x + 1], d[3 * x + 2] = s[3 * x];
+    }
+    std::vector<uchar> buf;
+    FS_CHECK(cv::imencode(ext, m, buf, params), "write_frame_image: cannot encode ", path);
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream f(tmp, std::ios::binary);
+        FS_CHECK(f, "write_frame_image: cannot create ", tmp);
+        f.write(reinterpret_cast<const char*>(buf.data()), std::streamsize(buf.size()));
+        f.close();
+        FS_CHECK(f, "write_frame_image: error writing ", tmp, " (disk full?)");
+    }
+    std::error_code ec;
+    stdfs::rename(tmp, path, ec);
+    FS_CHECK(!ec, "write_frame_image: cannot rename ", tmp, " to ", path, ": ", ec.message());
+}
+
 namespace {
 
 std::string frame_number_name(int64_t index) {
@@ -159,7 +193,8 @@ class VideoSource final : public FrameSource {
 
 class FolderSource final : public FrameSource {
  public:
-    FolderSource(const std::string& path, std::vector<stdfs::path> files) : m_files(std::move(files)) {
+    FolderSource(const std::string& path, std::vector<stdfs::path> files, bool same_size)
+        : m_files(std::move(files)), m_same_size(same_size) {
         m_path = path;
         m_is_video = false;
         m_fps = k_folder_fps;
@@ -174,7 +209,7 @@ class FolderSource final : public FrameSource {
         if (m_pos >= m_count) return false;
         const std::string file = m_files[size_t(m_pos)].string();
         rgb = read_frame_image(file);
-        FS_CHECK(rgb.width == m_width && rgb.height == m_height, "open_frames: ", file, " is ", rgb.width, "x",
+        FS_CHECK(!m_same_size || (rgb.width == m_width && rgb.height == m_height), "open_frames: ", file, " is ", rgb.width, "x",
                  rgb.height, " but the folder's first image (", m_files[0].filename().string(), ") is ", m_width, "x",
                  m_height, "; every frame must have the same size");
         ++m_pos;
@@ -195,6 +230,7 @@ class FolderSource final : public FrameSource {
 
  private:
     std::vector<stdfs::path> m_files;
+    bool m_same_size = true;
 };
 
 bool is_image_file(const stdfs::path& p) {
@@ -204,7 +240,7 @@ bool is_image_file(const stdfs::path& p) {
 
 }  // namespace
 
-std::unique_ptr<FrameSource> open_frames(const std::string& path) {
+std::unique_ptr<FrameSource> open_frames(const std::string& path, bool same_size) {
     FS_CHECK(!path.empty(), "open_frames: empty path");
     std::error_code ec;
     const stdfs::file_status st = stdfs::status(path, ec);
@@ -224,7 +260,7 @@ std::unique_ptr<FrameSource> open_frames(const std::string& path) {
         std::sort(files.begin(), files.end(), [](const stdfs::path& a, const stdfs::path& b) {
             return a.filename().string() < b.filename().string();
         });
-        return std::make_unique<FolderSource>(path, std::move(files));
+        return std::make_unique<FolderSource>(path, std::move(files), same_size);
     }
     FS_CHECK(stdfs::is_regular_file(st), "open_frames: ", path, " is neither a file nor a folder");
     {

@@ -55,10 +55,17 @@ class FrameSource {
 /// Reads one image file as RGB with OpenCV's decoders (what FrameSource uses for folders). Throws naming the file.
 Image read_frame_image(const std::string& path);
 
+/// Writes an RGB or grey image with OpenCV's encoders, atomically (temporary file, then rename); the format
+/// follows the extension: .png (zlib level 1: fast, the files stay ~10 % larger than at the default level) or
+/// .jpg/.jpeg (quality `jpeg_quality`). Used by the tools that write many images (extract).
+void write_frame_image(const std::string& path, const Image& img, int jpeg_quality = 95);
+
 /// Opens a video file or a folder of images. Throws with a clear message when the path is missing or
 /// unreadable, a folder holds no images, or a file is not a video OpenCV can decode (its first frame is
 /// decoded here, so a corrupt file fails now rather than at the first read).
-std::unique_ptr<FrameSource> open_frames(const std::string& path);
+/// `same_size` false lets a folder hold images of any size (width()/height() are then the first image's): what
+/// extraction from photos needs; video frames always share one size.
+std::unique_ptr<FrameSource> open_frames(const std::string& path, bool same_size = true);
 
 /// Writes a video atomically: frames go to a temporary file beside `path` (".<stem>.writing<ext>"); close()
 /// renames it into place only when complete; the destructor without close() deletes the temporary file.
