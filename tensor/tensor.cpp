@@ -4,6 +4,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <vector>
 #include <sstream>
 
 namespace fs {
@@ -77,10 +81,85 @@ uint16_t f32_to_f16(float f) {
 
 // --- storage ---------------------------------------------------------------------------------------------------
 
+namespace {
+
+// A caching host allocator. Every op allocates its outputs, and blocks above glibc's mmap threshold come fresh
+// from the kernel each time: a page fault per 4 KiB and a zeroing of it. Freed blocks of >= 64 KiB are kept
+// instead, in size classes of 1/8 of a power of two (at most 12.5 % slack), and handed out again; the cache
+// holds at most FS_HOST_CACHE_MB (default 4096) MiB and frees the rest. Sanitizer builds bypass it, so that
+// AddressSanitizer sees every use after free.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool k_cache_enabled = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool k_cache_enabled = false;
+#else
+constexpr bool k_cache_enabled = true;
+#endif
+#else
+constexpr bool k_cache_enabled = true;
+#endif
+constexpr size_t k_cache_min = size_t(64) << 10;
+
+size_t size_class(size_t bytes) {
+    if (bytes < k_cache_min) return std::max<size_t>(64, (bytes + 63) / 64 * 64);
+    size_t p = size_t(1) << (63 - __builtin_clzll((unsigned long long)bytes));  // highest power of two <= bytes
+    size_t step = p / 8;
+    return (bytes + step - 1) / step * step;
+}
+
+struct HostCache {
+    std::mutex mu;
+    std::map<size_t, std::vector<void*>> free_blocks;
+    size_t cached = 0, limit = 0;
+    HostCache() {
+        const char* e = std::getenv("FS_HOST_CACHE_MB");
+        limit = (e && *e ? size_t(std::strtoull(e, nullptr, 10)) : size_t(4096)) << 20;
+    }
+    ~HostCache() {
+        for (auto& kv : free_blocks)
+            for (void* p : kv.second) std::free(p);
+    }
+};
+HostCache& host_cache() {
+    static HostCache* c = new HostCache();  // never destroyed: Storages may outlive static destruction
+    return *c;
+}
+
+void* host_alloc(size_t rounded) {
+    if (k_cache_enabled && rounded >= k_cache_min) {
+        HostCache& c = host_cache();
+        std::lock_guard<std::mutex> lk(c.mu);
+        auto it = c.free_blocks.find(rounded);
+        if (it != c.free_blocks.end() && !it->second.empty()) {
+            void* p = it->second.back();
+            it->second.pop_back();
+            c.cached -= rounded;
+            return p;
+        }
+    }
+    return std::aligned_alloc(64, rounded);
+}
+
+void host_free(void* p, size_t rounded) {
+    if (k_cache_enabled && rounded >= k_cache_min) {
+        HostCache& c = host_cache();
+        std::lock_guard<std::mutex> lk(c.mu);
+        if (c.cached + rounded <= c.limit) {
+            c.free_blocks[rounded].push_back(p);
+            c.cached += rounded;
+            return;
+        }
+    }
+    std::free(p);
+}
+
+}  // namespace
+
 Storage::Storage(size_t bytes, Device device, bool zero) : m_bytes(bytes), m_device(device) {
     if (device == Device::cpu) {
-        size_t rounded = std::max<size_t>(64, (bytes + 63) / 64 * 64);  // aligned_alloc needs a multiple of 64
-        m_data = std::aligned_alloc(64, rounded);
+        size_t rounded = size_class(bytes);  // a multiple of 64, as aligned_alloc needs
+        m_data = host_alloc(rounded);
         FS_CHECK(m_data != nullptr, "out of host memory allocating ", bytes, " bytes");
         if (zero) std::memset(m_data, 0, rounded);
 #if !defined(NDEBUG) || defined(FS_POISON_UNINIT)
@@ -92,7 +171,7 @@ Storage::Storage(size_t bytes, Device device, bool zero) : m_bytes(bytes), m_dev
 }
 
 Storage::~Storage() {
-    if (m_device == Device::cpu) std::free(m_data);
+    if (m_device == Device::cpu) host_free(m_data, size_class(m_bytes));
     else cuda_free(m_data);
 }
 
