@@ -1,0 +1,275 @@
+// masks.cpp: the OpenCV-semantics image operations of the eye masks (convex hull, convex polygon fill, line,
+// rectangular dilation, Gaussian blur), the eye mask recipe of prep_binary_masks (spec §7.3) and the face box
+// inside an aligned face.
+#include "faceswap/masks.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace fs {
+
+// --- convex hull ------------------------------------------------------------------------------------------------
+
+std::vector<Point2> convex_hull(std::vector<Point2> pts) {
+    auto less = [](const Point2& a, const Point2& b) { return a.x < b.x || (a.x == b.x && a.y < b.y); };
+    auto same = [](const Point2& a, const Point2& b) { return a.x == b.x && a.y == b.y; };
+    std::sort(pts.begin(), pts.end(), less);
+    pts.erase(std::unique(pts.begin(), pts.end(), same), pts.end());
+    if (pts.size() < 3) return pts;
+    // (b − a) × (c − a) > 0: a → b → c turns counter-clockwise in a y-up frame.
+    auto cross = [](const Point2& a, const Point2& b, const Point2& c) {
+        return (b.x - a.x) * (c.y - a.y) - (b.y - a.y) * (c.x - a.x);
+    };
+    // Andrew's monotone chain: the chain along the smaller-y side left to right, then back along the other side;
+    // a point that does not turn strictly counter-clockwise (collinear included) is dropped.
+    std::vector<Point2> hull(2 * pts.size());
+    size_t k = 0;
+    for (size_t i = 0; i < pts.size(); ++i) {
+        while (k >= 2 && cross(hull[k - 2], hull[k - 1], pts[i]) <= 0) --k;
+        hull[k++] = pts[i];
+    }
+    for (size_t i = pts.size() - 1, lower = k + 1; i-- > 0;) {
+        while (k >= lower && cross(hull[k - 2], hull[k - 1], pts[i]) <= 0) --k;
+        hull[k++] = pts[i];
+    }
+    hull.resize(k - 1);  // the last point is the first again
+    return hull;
+}
+
+// --- lines and polygons -----------------------------------------------------------------------------------------
+
+void draw_line8(ImageF& img, PointI a, PointI b, float value) {
+    FS_CHECK(img.c == 1, "draw_line8: needs a 1-channel image, got ", img.c, " channels");
+    if (b.x < a.x) std::swap(a, b);  // OpenCV iterates left to right
+    const int dx = b.x - a.x, sy = b.y < a.y ? -1 : 1, dy = std::abs(b.y - a.y);
+    const bool steep = dy > dx;
+    const int major = steep ? dy : dx, minor = steep ? dx : dy;
+    // OpenCV's LineIterator (connectivity 8): err starts at major − 2·minor; every step moves one pixel along the
+    // major axis, and also one along the minor axis when err < 0 (then err += 2·major); err −= 2·minor each step.
+    int err = major - 2 * minor;
+    int x = a.x, y = a.y;
+    for (int i = 0; i <= major; ++i) {
+        if (x >= 0 && x < img.w && y >= 0 && y < img.h) img.at(y, x, 0) = value;
+        const bool minor_step = err < 0;
+        err += -2 * minor + (minor_step ? 2 * major : 0);
+        if (steep) {
+            y += sy;
+            if (minor_step) x += 1;
+        } else {
+            x += 1;
+            if (minor_step) y += sy;
+        }
+    }
+}
+
+namespace {
+// floor(a / 2^16) for any sign (OpenCV writes `>> XY_SHIFT` on int64, an arithmetic shift).
+int64_t floor_shift16(int64_t a) { return a >= 0 ? a / 65536 : -((-a + 65535) / 65536); }
+}  // namespace
+
+void fill_convex_poly(ImageF& img, const std::vector<PointI>& v, float value) {
+    FS_CHECK(img.c == 1, "fill_convex_poly: needs a 1-channel image, got ", img.c, " channels");
+    const int npts = int(v.size());
+    if (npts == 0) return;
+    // A port of OpenCV's FillConvexPoly (imgproc/drawing.cpp) for shift = 0 and LINE_8. Edge x positions are
+    // 16.16 fixed point; each edge's step per row is rounded; a span runs from round(left x) to round(right x).
+    constexpr int64_t k_one = 65536, k_half = k_one / 2;
+
+    // The outline first, as OpenCV does: this is what covers thin or degenerate polygons.
+    for (int i = 0; i < npts; ++i) draw_line8(img, v[size_t((i + npts - 1) % npts)], v[size_t(i)], value);
+
+    int imin = 0;
+    int64_t xmin = v[0].x, xmax = v[0].x, ymin = v[0].y, ymax = v[0].y;
+    for (int i = 0; i < npts; ++i) {
+        if (v[size_t(i)].y < ymin) ymin = v[size_t(i)].y, imin = i;
+        ymax = std::max<int64_t>(ymax, v[size_t(i)].y);
+        xmax = std::max<int64_t>(xmax, v[size_t(i)].x);
+        xmin = std::min<int64_t>(xmin, v[size_t(i)].x);
+    }
+    if (npts < 3 || xmax < 0 || ymax < 0 || xmin >= img.w || ymin >= img.h) return;
+    ymax = std::min<int64_t>(ymax, img.h - 1);
+
+    // Two chains walk down from the top vertex, one forward and one backward through the vertex list.
+    struct Edge {
+        int idx, di;
+        int64_t x, dx;
+        int64_t ye;
+    } edge[2];
+    edge[0].idx = edge[1].idx = imin;
+    int64_t y = ymin;
+    edge[0].ye = edge[1].ye = y;
+    edge[0].di = 1;
+    edge[1].di = npts - 1;
+    edge[0].x = edge[1].x = -k_one;
+    edge[0].dx = edge[1].dx = 0;
+    int edges = npts;  // edges left to consume over both chains
+    do {
+        for (Edge& e : edge) {
+            if (y < e.ye) continue;
+            // This chain's edge ended: advance to the next vertex below row y (skipping horizontal edges).
+            int idx0 = e.idx, idx = idx0 + e.di;
+            if (idx >= npts) idx -= npts;
+            for (; edges-- > 0;) {
+                const int64_t ty = v[size_t(idx)].y;
+                if (ty > y) {
+                    const int64_t xs = int64_t(v[size_t(idx0)].x) * k_one, xe = int64_t(v[size_t(idx)].x) * k_one;
+                    e.ye = ty;
+                    e.dx = ((xe - xs) * 2 + (ty - y)) / (2 * (ty - y));  // C++ division truncates, as OpenCV's
+                    e.x = xs;
+                    e.idx = idx;
+                    break;
+                }
+                idx0 = idx;
+                idx += e.di;
+                if (idx >= npts) idx -= npts;
+            }
+        }
+        if (edges < 0) break;
+        if (y >= 0) {
+            const bool swap = edge[0].x > edge[1].x;
+            int64_t x1 = floor_shift16(edge[swap ? 1 : 0].x + k_half);
+            int64_t x2 = floor_shift16(edge[swap ? 0 : 1].x + k_half);
+            if (x2 >= 0 && x1 < img.w) {
+                x1 = std::max<int64_t>(x1, 0);
+                x2 = std::min<int64_t>(x2, img.w - 1);
+                for (int64_t x = x1; x <= x2; ++x) img.at(int(y), int(x), 0) = value;
+            }
+        }
+        edge[0].x += edge[0].dx;
+        edge[1].x += edge[1].dx;
+    } while (++y <= ymax);
+}
+
+// --- morphology and blur ----------------------------------------------------------------------------------------
+
+ImageF dilate_rect(const ImageF& src, int kh, int kw) {
+    FS_CHECK(kh >= 1 && kw >= 1, "dilate_rect: kernel ", kh, "x", kw, " must be at least 1x1");
+    // A rectangle's maximum is separable: the maximum over the row window, then over the column window. OpenCV's
+    // anchor is (kw/2, kh/2): for odd sizes the centre; the window of x spans [x − kw/2, x − kw/2 + kw).
+    const int ax = kw / 2, ay = kh / 2;
+    ImageF rows(src.h, src.w, src.c), out(src.h, src.w, src.c);
+    for (int y = 0; y < src.h; ++y)
+        for (int x = 0; x < src.w; ++x)
+            for (int ch = 0; ch < src.c; ++ch) {
+                float m = -INFINITY;
+                for (int i = std::max(x - ax, 0); i < std::min(x - ax + kw, src.w); ++i)
+                    m = std::max(m, src.at(y, i, ch));
+                rows.at(y, x, ch) = m;
+            }
+    for (int y = 0; y < src.h; ++y)
+        for (int x = 0; x < src.w; ++x)
+            for (int ch = 0; ch < src.c; ++ch) {
+                float m = -INFINITY;
+                for (int j = std::max(y - ay, 0); j < std::min(y - ay + kh, src.h); ++j)
+                    m = std::max(m, rows.at(j, x, ch));
+                out.at(y, x, ch) = m;
+            }
+    return out;
+}
+
+std::vector<double> gaussian_kernel(int n, double sigma) {
+    FS_CHECK(n >= 1 && n % 2 == 1, "gaussian_kernel: size must be odd and >= 1, got ", n);
+    // OpenCV's small_gaussian_tab: used as is for odd n <= 7 when sigma <= 0.
+    static const double k_small[4][7] = {{1.0},
+                                         {0.25, 0.5, 0.25},
+                                         {0.0625, 0.25, 0.375, 0.25, 0.0625},
+                                         {0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125}};
+    std::vector<double> k(size_t(n), 0.0);
+    if (n <= 7 && sigma <= 0) {
+        for (int i = 0; i < n; ++i) k[size_t(i)] = k_small[n / 2][i];
+        return k;
+    }
+    const double s = sigma > 0 ? sigma : 0.3 * ((n - 1) * 0.5 - 1) + 0.8;
+    double sum = 0;
+    for (int i = 0; i < n; ++i) {
+        const double x = i - (n - 1) * 0.5;
+        k[size_t(i)] = std::exp(-x * x / (2 * s * s));
+        sum += k[size_t(i)];
+    }
+    for (double& v : k) v /= sum;
+    return k;
+}
+
+namespace {
+// BORDER_REFLECT_101 index for any i (repeated reflection when the kernel is wider than the image).
+int reflect101(int i, int n) {
+    if (n == 1) return 0;
+    while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;
+    return i;
+}
+}  // namespace
+
+ImageF gaussian_blur(const ImageF& src, int k, double sigma) {
+    const std::vector<double> g = gaussian_kernel(k, sigma);
+    const int r = k / 2;
+    ImageF rows(src.h, src.w, src.c), out(src.h, src.w, src.c);
+    for (int y = 0; y < src.h; ++y)
+        for (int x = 0; x < src.w; ++x)
+            for (int ch = 0; ch < src.c; ++ch) {
+                double s = 0;
+                for (int i = -r; i <= r; ++i) s += g[size_t(i + r)] * src.at(y, reflect101(x + i, src.w), ch);
+                rows.at(y, x, ch) = float(s);
+            }
+    for (int y = 0; y < src.h; ++y)
+        for (int x = 0; x < src.w; ++x)
+            for (int ch = 0; ch < src.c; ++ch) {
+                double s = 0;
+                for (int i = -r; i <= r; ++i) s += g[size_t(i + r)] * rows.at(reflect101(y + i, src.h), x, ch);
+                out.at(y, x, ch) = float(s);
+            }
+    return out;
+}
+
+// --- the eye mask -------------------------------------------------------------------------------------------------
+
+ImageF eye_mask(const std::vector<Point2>& landmarks, int h, int w) {
+    FS_CHECK(landmarks.size() == 68, "eye_mask: needs the 68 landmarks, got ", landmarks.size());
+    FS_CHECK(h > 0 && w > 0, "eye_mask: empty image ", h, "x", w);
+    ImageF mask(h, w, 1, 0.f);
+    for (int first : {36, 42}) {  // right eye 36–41, left eye 42–47 (0-based)
+        std::vector<Point2> eye(landmarks.begin() + first, landmarks.begin() + first + 6);
+        std::vector<PointI> hull;
+        for (const Point2& p : convex_hull(eye)) hull.push_back({int(p.x), int(p.y)});  // truncation, as astype
+        fill_convex_poly(mask, hull, 255.f);
+    }
+    mask = gaussian_blur(dilate_rect(mask, 13, 13), 7, 0.0);
+    // OpenCV blurs 8-bit images in fixed point, exactly here (the kernel's taps are multiples of 1/64, the values
+    // 0 or 255), then rounds half up; the float sums above are exact too, so this is the same image.
+    for (float& v : mask.px) v = std::floor(v + 0.5f);
+    return mask;
+}
+
+// --- the face box inside an aligned face ------------------------------------------------------------------------
+
+namespace {
+
+// Spec §7.2's 5-point template as (x, y) fractions of the aligned crop: left eye, right eye, nose, left and
+// right mouth corners ("left" = smaller x in the image).
+const double k_template_xy[5][2] = {{0.32592693, 0.31339227},
+                                    {0.72284537, 0.31075140},
+                                    {0.51872969, 0.55236831},
+                                    {0.37262484, 0.77524200},
+                                    {0.67729576, 0.77596136}};
+
+// dlib's face boxes on stills/dlib_faces, measured against the same faces' eye centres and mouth corners: side =
+// 2.47 × the distance from the eye-centre midpoint to the mouth-corner midpoint (std 0.28 over 18 faces), centred
+// on the middle of that segment (mean offsets 0.015 and −0.03 of it, well inside their spread of 0.1, so taken as 0).
+constexpr double k_dlib_box_per_eye_mouth = 2.47;
+// The enlargement of dlib's box that the landmark test uses as a stand-in for face-api's own detector boxes.
+constexpr double k_box_enlarge = 1.2;
+
+}  // namespace
+
+BoxI aligned_face_box(int size) {
+    FS_CHECK(size > 0, "aligned_face_box: size must be positive, got ", size);
+    const double ex = (k_template_xy[0][0] + k_template_xy[1][0]) / 2,
+                 ey = (k_template_xy[0][1] + k_template_xy[1][1]) / 2;
+    const double mx = (k_template_xy[3][0] + k_template_xy[4][0]) / 2,
+                 my = (k_template_xy[3][1] + k_template_xy[4][1]) / 2;
+    const double side = k_dlib_box_per_eye_mouth * k_box_enlarge * std::hypot(mx - ex, my - ey) * size;
+    const double cx = (ex + mx) / 2 * size, cy = (ey + my) / 2 * size;
+    const int s = int(std::lround(side));
+    return {int(std::lround(cx - side / 2)), int(std::lround(cy - side / 2)), s, s};
+}
+
+}  // namespace fs
