@@ -1,10 +1,17 @@
 // masks.cpp: the OpenCV-semantics image operations of the eye masks (convex hull, convex polygon fill, line,
-// rectangular dilation, Gaussian blur), the eye mask recipe of prep_binary_masks (spec §7.3) and the face box
-// inside an aligned face.
+// rectangular dilation, Gaussian blur), the eye mask recipe of prep_binary_masks (spec §7.3), the face box inside
+// an aligned face, and `faceswap masks`.
 #include "faceswap/masks.h"
 
 #include <algorithm>
+#include <cctype>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "faceswap/models.h"
+#include "io/image.h"
 
 namespace fs {
 
@@ -270,6 +277,99 @@ BoxI aligned_face_box(int size) {
     const double cx = (ex + mx) / 2 * size, cy = (ey + my) / 2 * size;
     const int s = int(std::lround(side));
     return {int(std::lround(cx - side / 2)), int(std::lround(cy - side / 2)), s, s};
+}
+
+// --- faceswap masks ------------------------------------------------------------------------------------------------
+
+namespace {
+
+bool is_help(const std::vector<std::string>& args) {
+    for (const std::string& a : args)
+        if (a == "--help" || a == "-h") return true;
+    return false;
+}
+
+const char* k_masks_usage =
+    "usage: faceswap masks FACESDIR OUTDIR [--models DIR]\n"
+    "\n"
+    "Writes an eye mask for every aligned face image in FACESDIR (png, jpg, jpeg, bmp; 256x256 from extraction,\n"
+    "any size accepted and resized to 256x256) as OUTDIR/<same name> (same format, grey, 256x256): the\n"
+    "good-quality masks of faceswap-GAN's prep_binary_masks. The face-api 68-point landmark net finds the eyes\n"
+    "(its face box is derived from the 5-point alignment template); the convex hulls of both eyes are filled\n"
+    "with 255, dilated 13x13 and blurred 7x7. Unreadable images are reported and skipped.\n"
+    "\n"
+    "options:\n"
+    "  --models DIR   folder with faceapi/face_landmark_68_model-weights_manifest.json and its .bin\n"
+    "                 (also searched: $FACESWAP_MODELS, ./models, $FACESWAP_DATA, the shared data folder)\n";
+
+}  // namespace
+
+int masks_main(const std::vector<std::string>& args) {
+    if (is_help(args)) {
+        std::fputs(k_masks_usage, stdout);
+        return 0;
+    }
+    std::vector<std::string> pos;
+    for (size_t i = 0; i < args.size(); ++i) {
+        if (args[i] == "--models") {
+            FS_CHECK(i + 1 < args.size(), "masks: --models needs a folder");
+            set_models_dir(args[++i]);
+        } else if (args[i].rfind("--", 0) == 0) {
+            FS_FAIL("masks: unknown option '", args[i], "' (see faceswap masks --help)");
+        } else {
+            pos.push_back(args[i]);
+        }
+    }
+    if (pos.size() != 2) {
+        std::fprintf(stderr, "masks: expected FACESDIR and OUTDIR, got %zu arguments\n\n%s", pos.size(), k_masks_usage);
+        return 2;
+    }
+    const std::filesystem::path in = pos[0], out = pos[1];
+    FS_CHECK(std::filesystem::is_directory(in), "masks: input folder ", in.string(), " does not exist");
+    std::vector<std::filesystem::path> files;
+    for (const auto& e : std::filesystem::directory_iterator(in)) {
+        std::string ext = e.path().extension().string();
+        std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+        if (e.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp"))
+            files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+    FS_CHECK(!files.empty(), "masks: no images (png, jpg, jpeg, bmp) in ", in.string());
+    FS_CHECK(std::filesystem::weakly_canonical(in) != std::filesystem::weakly_canonical(out),
+             "masks: OUTDIR must differ from FACESDIR (the masks keep the faces' file names)");
+
+    const FaceLandmark68Net net = FaceLandmark68Net::load_default();  // throws naming the file and where to get it
+    std::filesystem::create_directories(out);
+    constexpr int k_size = 256;  // prep_binary_masks resizes every face to 256×256 first
+    const BoxI box = aligned_face_box(k_size);
+    const auto t0 = std::chrono::steady_clock::now();
+    size_t done = 0, failed = 0;
+    for (const auto& f : files) {
+        ImageF face;
+        try {
+            face = image_to_bgr_f(read_image(f.string(), 3));
+        } catch (const Error& e) {
+            std::fprintf(stderr, "\nmasks: skipping %s: %s\n", f.string().c_str(), e.what());
+            ++failed;
+            continue;
+        }
+        if (face.h != k_size || face.w != k_size) face = resize_bilinear(face, k_size, k_size);
+        const ImageF mask = eye_mask(net.detect(face, box), k_size, k_size);
+        Image img;
+        img.width = img.height = k_size;
+        img.channels = 1;
+        img.pixels.resize(mask.px.size());
+        for (size_t i = 0; i < mask.px.size(); ++i) img.pixels[i] = uint8_t(mask.px[i]);  // integers 0..255 already
+        write_image((out / f.filename()).string(), img);
+        ++done;
+        const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        std::printf("\rmasks: %zu/%zu  %.1f faces/s", done + failed, files.size(), el > 0 ? double(done) / el : 0.0);
+        std::fflush(stdout);
+    }
+    std::printf("\nmasks: wrote %zu masks to %s", done, out.string().c_str());
+    if (failed) std::printf(", skipped %zu unreadable image%s", failed, failed == 1 ? "" : "s");
+    std::printf("\n");
+    return done == 0 ? 1 : 0;
 }
 
 }  // namespace fs

@@ -6,7 +6,7 @@
 //                     fixed-point edges, spans rounded half up) plus the 8-connected outline OpenCV draws first
 //   dilate_rect       cv::dilate with a rectangle of ones, anchor at the centre, default border (outside ignored)
 //   gaussian_blur     cv::GaussianBlur, separable, BORDER_REFLECT_101, kernel from cv::getGaussianKernel
-// eye_mask() chains them as the notebook does.
+// eye_mask() chains them as the notebook does; masks_main() is the command.
 #pragma once
 #include <string>
 #include <vector>
@@ -56,5 +56,8 @@ ImageF eye_mask(const std::vector<Point2>& landmarks, int h, int w);
 /// The face box the landmark net is given inside an aligned face of side `size` (5-point template of spec §7.2):
 /// see masks.cpp for how it is derived.
 BoxI aligned_face_box(int size);
+
+/// `faceswap masks FACESDIR OUTDIR [--models DIR]`.
+int masks_main(const std::vector<std::string>& args);
 
 }  // namespace fs
