@@ -236,7 +236,12 @@ ImageF eye_mask(const std::vector<Point2>& landmarks, int h, int w) {
     for (int first : {36, 42}) {  // right eye 36–41, left eye 42–47 (0-based)
         std::vector<Point2> eye(landmarks.begin() + first, landmarks.begin() + first + 6);
         std::vector<PointI> hull;
-        for (const Point2& p : convex_hull(eye)) hull.push_back({int(p.x), int(p.y)});  // truncation, as astype
+        for (const Point2& p : convex_hull(eye)) {
+            FS_CHECK(std::isfinite(p.x) && std::isfinite(p.y), "eye_mask: landmark (", p.x, ", ", p.y,
+                     ") is not finite");
+            // Truncation toward zero, as `.astype(np.int32)`; far-off points are clamped first (an int must hold them).
+            hull.push_back({int(std::clamp(p.x, -1e6, 1e6)), int(std::clamp(p.y, -1e6, 1e6))});
+        }
         fill_convex_poly(mask, hull, 255.f);
     }
     mask = gaussian_blur(dilate_rect(mask, 13, 13), 7, 0.0);
