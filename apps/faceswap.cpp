@@ -8,6 +8,7 @@
 #include "autograd/registry.h"
 #include "faceswap/commands.h"
 #include "faceswap/demo.h"
+#include "faceswap/masks.h"
 #include "faceswap/train.h"
 #include "tools/extract.h"
 #include "tensor/error.h"
@@ -26,12 +27,13 @@ const char* k_usage =
     "  model-info   a model's configuration and per-network parameter counts\n"
     "  init-model   write a freshly initialised model file\n"
     "  swap-images  run a model's generator on aligned face images (A->B or B->A)\n"
+    "  masks        eye masks for aligned faces from 68-point landmarks (face-api net)\n"
     "  ops          list the registered ops with their test and benchmark case counts\n"
     "  version      print the version and the backends this binary was built with\n"
     "\n"
     "`faceswap <command> --help` explains each command's options.\n"
     "\n"
-    "Planned (see the issue tracker): masks, convert, eval.\n";
+    "Planned (see the issue tracker): convert, eval.\n";
 
 int cmd_ops() {
     std::printf("%-18s %6s %6s  %s\n", "op", "tests", "perf", "flags");
@@ -69,6 +71,7 @@ int main(int argc, char** argv) {
         if (cmd == "model-info") return fs::model_info_main(args);
         if (cmd == "init-model") return fs::init_model_main(args);
         if (cmd == "swap-images") return fs::swap_images_main(args);
+        if (cmd == "masks") return fs::masks_main(args);
         if (cmd == "ops") return cmd_ops();
         if (cmd == "version" || cmd == "--version") return cmd_version();
         std::fprintf(stderr, "faceswap: unknown command '%s'\n\n%s", cmd.c_str(), k_usage);

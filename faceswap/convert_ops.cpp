@@ -24,14 +24,6 @@ void truncate_u8(ImageF& img) {
 /// below a and truncate to a − 1).
 inline float lerp_to(float a, float b, float t) { return a + t * (b - a); }
 
-int reflect101(int i, int n) {
-    if (n == 1) return 0;
-    while (i < 0 || i >= n) {
-        if (i < 0) i = -i;
-        if (i >= n) i = 2 * n - 2 - i;
-    }
-    return i;
-}
 
 }  // namespace
 
@@ -385,44 +377,6 @@ void paste_image(ImageF& img, const BoxI& b, const ImageF& patch) {
                     &img.px[(size_t(b.y0 + y) * size_t(img.w) + size_t(b.x0)) * size_t(img.c)]);
 }
 
-std::vector<double> gaussian_kernel(int ksize, double sigma) {
-    FS_CHECK(ksize > 0 && ksize % 2 == 1 && sigma > 0, "gaussian_kernel: needs an odd size and sigma > 0, got ", ksize,
-             ", ", sigma);
-    std::vector<double> k(static_cast<size_t>(ksize));
-    const double c = (ksize - 1) / 2.0;
-    for (int i = 0; i < ksize; ++i) k[size_t(i)] = std::exp(-(i - c) * (i - c) / (2 * sigma * sigma));
-    const double s = std::accumulate(k.begin(), k.end(), 0.0);
-    for (double& v : k) v /= s;
-    return k;
-}
-
-ImageF gaussian_blur(const ImageF& src, int ksize, double sigma) {
-    FS_CHECK(src.h > 0 && src.w > 0 && src.c > 0, "gaussian_blur: empty image");
-    const std::vector<double> k = gaussian_kernel(ksize, sigma);
-    const int a = ksize / 2;
-    const size_t C = size_t(src.c);
-    ImageF tmp(src.h, src.w, src.c), out(src.h, src.w, src.c);
-    std::vector<int> idx(size_t(std::max(src.w, src.h) + 2 * a));
-    for (int x = -a; x < src.w + a; ++x) idx[size_t(x + a)] = reflect101(x, src.w);
-    for (int y = 0; y < src.h; ++y)  // horizontal pass
-        for (int x = 0; x < src.w; ++x)
-            for (size_t c = 0; c < C; ++c) {
-                double s = 0;
-                for (int i = 0; i < ksize; ++i)
-                    s += k[size_t(i)] * src.px[(size_t(y) * size_t(src.w) + size_t(idx[size_t(x + i)])) * C + c];
-                tmp.px[(size_t(y) * size_t(src.w) + size_t(x)) * C + c] = float(s);
-            }
-    for (int y = -a; y < src.h + a; ++y) idx[size_t(y + a)] = reflect101(y, src.h);
-    for (int y = 0; y < src.h; ++y)  // vertical pass
-        for (int x = 0; x < src.w; ++x)
-            for (size_t c = 0; c < C; ++c) {
-                double s = 0;
-                for (int i = 0; i < ksize; ++i)
-                    s += k[size_t(i)] * tmp.px[(size_t(idx[size_t(y + i)]) * size_t(src.w) + size_t(x)) * C + c];
-                out.px[(size_t(y) * size_t(src.w) + size_t(x)) * C + c] = float(s);
-            }
-    return out;
-}
 
 ImageF feather_mask(int h, int w, double coverage) {
     FS_CHECK(h > 0 && w > 0, "feather_mask: bad size ", w, "x", h);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "faceswap/augment.h"
+#include "faceswap/masks.h"
 #include "faceswap/model.h"
 #include "io/image.h"
 
@@ -178,12 +179,7 @@ BoxI roi_box(int h, int w, double coverage);
 ImageF crop_image(const ImageF& img, const BoxI& b);
 /// Writes `patch` (b's size, same channels) into `img` at b.
 void paste_image(ImageF& img, const BoxI& b, const ImageF& patch);
-/// The 1-D Gaussian of cv::getGaussianKernel(ksize, sigma) for sigma > 0: exp(−(i − (k−1)/2)²/(2σ²)), summed
-/// to 1 (in double).
-std::vector<double> gaussian_kernel(int ksize, double sigma);
-/// cv::GaussianBlur(ksize×ksize, sigma) with OpenCV's default border BORDER_REFLECT_101, as two separable
-/// passes in float (OpenCV's 8-bit path uses fixed point; results agree to rounding). Any channel count.
-ImageF gaussian_blur(const ImageF& src, int ksize, double sigma);
+/// gaussian_kernel / gaussian_blur (cv::getGaussianKernel / cv::GaussianBlur) come from faceswap/masks.h.
 /// The feather mask of an h×w ROI: zeros, the inner rectangle (margins int(size·(1 − coverage))) 255,
 /// GaussianBlur 15×15 σ 10, stored as 8-bit (rounded) like the original's uint8 mask. 1 channel. Throws when a
 /// margin is 0.

@@ -5,6 +5,7 @@
 #include <stb_image_write.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -39,6 +40,27 @@ void write_png(const std::string& path, const Image& img) {
     std::error_code ec;
     std::filesystem::rename(tmp, path, ec);
     FS_CHECK(!ec, "write_png: cannot rename ", tmp, " to ", path, ": ", ec.message());
+}
+
+void write_image(const std::string& path, const Image& img, int jpeg_quality) {
+    std::string ext = std::filesystem::path(path).extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    if (ext == ".png") return write_png(path, img);
+    FS_CHECK(ext == ".jpg" || ext == ".jpeg" || ext == ".bmp", "write_image: cannot tell the format of ", path,
+             " (extensions: .png, .jpg, .jpeg, .bmp)");
+    FS_CHECK(jpeg_quality >= 1 && jpeg_quality <= 100, "write_image: JPEG quality must be 1..100, got ", jpeg_quality);
+    FS_CHECK(img.width > 0 && img.height > 0 && (img.channels == 1 || img.channels == 3 || img.channels == 4),
+             "write_image: bad image ", img.width, "x", img.height, "x", img.channels, " for ", path);
+    FS_CHECK(img.pixels.size() == size_t(img.width) * size_t(img.height) * size_t(img.channels),
+             "write_image: pixel buffer size does not match ", img.width, "x", img.height, "x", img.channels);
+    std::string tmp = path + ".tmp";
+    int ok = ext == ".bmp"
+                 ? stbi_write_bmp(tmp.c_str(), img.width, img.height, img.channels, img.pixels.data())
+                 : stbi_write_jpg(tmp.c_str(), img.width, img.height, img.channels, img.pixels.data(), jpeg_quality);
+    FS_CHECK(ok != 0, "write_image: cannot write ", tmp);
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    FS_CHECK(!ec, "write_image: cannot rename ", tmp, " to ", path, ": ", ec.message());
 }
 
 Tensor image_to_tensor(const Image& img) {

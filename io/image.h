@@ -20,6 +20,10 @@ struct Image {
 Image read_image(const std::string& path, int channels = 3);
 /// Writes a PNG atomically.
 void write_png(const std::string& path, const Image& img);
+/// Writes atomically in the format the extension names (case-insensitive): .png, .jpg / .jpeg (baseline JPEG at
+/// `jpeg_quality`, 1..100; stb always stores 3 components, so grey comes back as 3 equal channels) or .bmp;
+/// any other extension throws.
+void write_image(const std::string& path, const Image& img, int jpeg_quality = 95);
 
 /// RGB image -> (3, H, W) f32 BGR in [-1, 1] (x/255·2 − 1).
 Tensor image_to_tensor(const Image& img);

@@ -65,6 +65,21 @@ template <typename T>
 void conv2d_backward_cpu(const Conv2dParams& p, const Conv2dGeom& g, const T* x, const T* w, const T* dy, T* dx, T* dw,
                          T* db);
 
+// --- depthwise convolution --------------------------------------------------------------------------------------
+// One filter per input channel, channel multiplier 1 (TF depthwise_conv2d / separable_conv2d's first half,
+// PyTorch groups = C): x (N, C, H, W), w (C, 1, KH, KW), optional b (C), y (N, C, Ho, Wo). The geometry is a
+// Conv2dGeom with OC = C; padding and strides as conv2d.
+
+/// y[n,c,oh,ow] = b[c] + Σ_{kh,kw} w[c,0,kh,kw] · xpad[n, c, oh·sh + kh, ow·sw + kw]; y assigned.
+template <typename T>
+void depthwise_conv2d_forward_cpu(const Conv2dParams& p, const Conv2dGeom& g, const T* x, const T* w, const T* b, T* y);
+
+/// Gradients of depthwise_conv2d given dy (N,C,Ho,Wo): dx (N,C,H,W), dw (C,1,KH,KW), db (C), each assigned; any
+/// may be null.
+template <typename T>
+void depthwise_conv2d_backward_cpu(const Conv2dParams& p, const Conv2dGeom& g, const T* x, const T* w, const T* dy,
+                                   T* dx, T* dw, T* db);
+
 }  // namespace fs
 
 namespace fs {

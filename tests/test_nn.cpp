@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <random>
 #include <string>
 
 #include "autograd/functional.h"
@@ -157,6 +158,73 @@ TEST(Conv2d, ChecksNameTheOpAndTheShapes) {
     expect_throws_with([&] { conv2d(x, Tensor::zeros({2, 3, 3, 3}, DType::f64), Tensor(), r); },
                        "reflect padding");
     expect_throws_with([&] { conv2d(Tensor::zeros({3, 5, 5}, DType::f64), x, Tensor(), {}); }, "conv2d");
+}
+
+// --- depthwise_conv2d ------------------------------------------------------------------------------------------
+
+TEST(DepthwiseConv2d, EachChannelUsesOnlyItsOwnFilter) {
+    // Two channels, x = 1..16 and -(1..16) as 4×4; 3×3/s2 'same' as the TfSame test above (pads bottom/right).
+    // Filter 0 = all ones (window sums 54 45 72 54 as computed there), filter 1 = tap (0,0) (reads 1 3 9 11, here
+    // negated). Bias 0.5 and -2. A conv2d that mixed channels would add the other channel's terms.
+    std::vector<double> xv, wv;
+    for (int i = 1; i <= 16; ++i) xv.push_back(i);
+    for (int i = 1; i <= 16; ++i) xv.push_back(-i);
+    wv.assign(9, 1.0);
+    for (int i = 0; i < 9; ++i) wv.push_back(i == 0 ? 1.0 : 0.0);
+    Tensor x = t64({1, 2, 4, 4}, xv).set_requires_grad(true);
+    Tensor w = t64({2, 1, 3, 3}, wv).set_requires_grad(true);
+    Tensor b = t64({2}, {0.5, -2}).set_requires_grad(true);
+    Tensor y = depthwise_conv2d(x, w, b, Conv2dParams::tf_same(3, 3, 2, 4, 4));
+    EXPECT_EQ(y.shape(), (Shape{1, 2, 2, 2}));
+    EXPECT_EQ(y.to_vector(), (V{54.5, 45.5, 72.5, 54.5, -3, -5, -11, -13}));
+    // dy = 1 everywhere: db = 4 per channel; dw of the (0,0) tap of channel 1 sums the cells it read,
+    // -(1+3+9+11) = -24; dx of channel 1 is 1 exactly at those four cells, 0 elsewhere.
+    backward(y, Tensor::full({1, 2, 2, 2}, 1.0, DType::f64));
+    EXPECT_EQ(b.grad().to_vector(), (V{4, 4}));
+    EXPECT_EQ(w.grad().to_vector()[9], -24.0);
+    const V dx = x.grad().to_vector();
+    const V dx1(dx.begin() + 16, dx.end());
+    EXPECT_EQ(dx1, (V{1, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0}));
+}
+
+TEST(DepthwiseConv2d, EqualsConv2dWithABlockDiagonalWeight) {
+    // The definition, checked against conv2d on random data: a (C,C,KH,KW) weight that is zero off the diagonal
+    // of its first two axes is a depthwise conv. Reflect padding and stride 2 on an odd size.
+    std::mt19937_64 rng(5);
+    Tensor x = Tensor::uniform({2, 3, 7, 6}, -1, 1, rng, DType::f64);
+    Tensor w = Tensor::uniform({3, 1, 3, 3}, -1, 1, rng, DType::f64);
+    Tensor b = Tensor::uniform({3}, -1, 1, rng, DType::f64);
+    std::vector<double> full(3 * 3 * 9, 0.0), wv = w.to_vector();
+    for (int c = 0; c < 3; ++c)
+        for (int t = 0; t < 9; ++t) full[size_t((c * 3 + c) * 9 + t)] = wv[size_t(c * 9 + t)];
+    Conv2dParams p;
+    p.stride_h = p.stride_w = 2;
+    p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
+    p.pad_mode = PadMode::reflect;
+    std::vector<double> a = depthwise_conv2d(x, w, b, p).to_vector();
+    std::vector<double> r = conv2d(x, t64({3, 3, 3, 3}, full), b, p).to_vector();
+    ASSERT_EQ(a.size(), r.size());
+    // Same products summed in the same order except for the skipped zero terms: equal to double rounding.
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], r[i], 1e-12) << i;
+}
+
+TEST(DepthwiseConv2d, ChecksNameTheOpAndTheShapes) {
+    Tensor x = Tensor::zeros({1, 3, 5, 5}, DType::f64);
+    expect_throws_with(
+        [&] {
+            depthwise_conv2d(x, Tensor::zeros({3, 3, 3, 3}, DType::f64), Tensor(), {});
+        },
+        "depthwise_conv2d: input f64[1,3,5,5] cpu has C=3 so the weight must be (3, 1, KH, KW)");
+    expect_throws_with(
+        [&] {
+            depthwise_conv2d(x, Tensor::zeros({3, 1, 3, 3}, DType::f64), Tensor::zeros({2}, DType::f64), {});
+        },
+        "but bias is");
+    expect_throws_with(
+        [&] {
+            depthwise_conv2d(x, Tensor::zeros({3, 1, 6, 6}, DType::f64), Tensor(), {});
+        },
+        "depthwise_conv2d: kernel 6x6 does not fit");
 }
 
 // --- pooling -------------------------------------------------------------------------------------------------

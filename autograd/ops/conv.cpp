@@ -1,5 +1,6 @@
 // conv.cpp: the conv2d spec: x (N,C,H,W), w (OC,C,KH,KW), optional bias b (OC) -> y (N,OC,Ho,Wo), with
-// per-side padding (zeros or reflect) and per-axis stride from Conv2dParams. Kernels in kernels/cpu/conv.cpp.
+// per-side padding (zeros or reflect) and per-axis stride from Conv2dParams; and the depthwise_conv2d spec: x
+// (N,C,H,W), w (C,1,KH,KW), optional b (C) -> y (N,C,Ho,Wo), same params. Kernels in kernels/cpu/conv.cpp.
 #include "autograd/functional.h"
 #include "autograd/registry.h"
 #include "autograd/tape.h"
@@ -7,6 +8,25 @@
 #include "kernels/fast.h"
 
 namespace fs {
+
+// Checks the strides and padding against the input size and derives g.Ho, g.Wo (shared by conv2d and
+// depthwise_conv2d; messages start with `op`).
+static void conv_output_size(const Tensor& x, const Conv2dParams& p, Conv2dGeom& g, const char* op) {
+    FS_CHECK(p.stride_h >= 1 && p.stride_w >= 1, op, ": strides (", p.stride_h, ", ", p.stride_w, ") must be >= 1");
+    FS_CHECK(p.pad_top >= 0 && p.pad_bottom >= 0 && p.pad_left >= 0 && p.pad_right >= 0, op, ": negative padding (top ",
+             p.pad_top, ", bottom ", p.pad_bottom, ", left ", p.pad_left, ", right ", p.pad_right, ")");
+    if (p.pad_mode == PadMode::reflect) {
+        // A single mirror must land inside the input: padding of n or more would need to reflect twice.
+        FS_CHECK(p.pad_top < g.H && p.pad_bottom < g.H && p.pad_left < g.W && p.pad_right < g.W, op,
+                 ": reflect padding (top ", p.pad_top, ", bottom ", p.pad_bottom, ", left ", p.pad_left, ", right ",
+                 p.pad_right, ") must be smaller than the input's H=", g.H, " and W=", g.W);
+    }
+    g.Ho = window_out_size(g.H, g.KH, p.pad_top, p.pad_bottom, p.stride_h);
+    g.Wo = window_out_size(g.W, g.KW, p.pad_left, p.pad_right, p.stride_w);
+    FS_CHECK(g.Ho >= 1 && g.Wo >= 1, op, ": kernel ", g.KH, "x", g.KW, " does not fit input ", x.str(),
+             " padded by (top ", p.pad_top, ", bottom ", p.pad_bottom, ", left ", p.pad_left, ", right ", p.pad_right,
+             ")");
+}
 
 // Checks the inputs and params and derives the sizes; every message names conv2d and the shapes involved.
 static Conv2dGeom conv2d_geom(const std::vector<Tensor>& in, const Conv2dParams& p) {
@@ -28,22 +48,7 @@ static Conv2dGeom conv2d_geom(const std::vector<Tensor>& in, const Conv2dParams&
         check_rank(in[2], 1, "conv2d", "bias b (OC)");
         FS_CHECK(in[2].size(0) == g.OC, "conv2d: weight ", w.str(), " has OC=", g.OC, " but bias is ", in[2].str());
     }
-    FS_CHECK(p.stride_h >= 1 && p.stride_w >= 1, "conv2d: strides (", p.stride_h, ", ", p.stride_w,
-             ") must be >= 1");
-    FS_CHECK(p.pad_top >= 0 && p.pad_bottom >= 0 && p.pad_left >= 0 && p.pad_right >= 0,
-             "conv2d: negative padding (top ", p.pad_top, ", bottom ", p.pad_bottom, ", left ", p.pad_left,
-             ", right ", p.pad_right, ")");
-    if (p.pad_mode == PadMode::reflect) {
-        // A single mirror must land inside the input: padding of n or more would need to reflect twice.
-        FS_CHECK(p.pad_top < g.H && p.pad_bottom < g.H && p.pad_left < g.W && p.pad_right < g.W,
-                 "conv2d: reflect padding (top ", p.pad_top, ", bottom ", p.pad_bottom, ", left ", p.pad_left,
-                 ", right ", p.pad_right, ") must be smaller than the input's H=", g.H, " and W=", g.W);
-    }
-    g.Ho = window_out_size(g.H, g.KH, p.pad_top, p.pad_bottom, p.stride_h);
-    g.Wo = window_out_size(g.W, g.KW, p.pad_left, p.pad_right, p.stride_w);
-    FS_CHECK(g.Ho >= 1 && g.Wo >= 1, "conv2d: kernel ", g.KH, "x", g.KW, " does not fit input ", x.str(),
-             " padded by (top ", p.pad_top, ", bottom ", p.pad_bottom, ", left ", p.pad_left, ", right ",
-             p.pad_right, ")");
+    conv_output_size(x, p, g, "conv2d");
     return g;
 }
 
@@ -218,6 +223,122 @@ const OpSpec k_spec_conv2d = {"conv2d", 2, 3, conv2d_fwd, conv2d_bwd, conv2d_cas
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
     if (!b.defined()) return apply1(k_spec_conv2d, {x, w}, p);
     return apply1(k_spec_conv2d, {x, w, b}, p);
+}
+
+// --- depthwise_conv2d ------------------------------------------------------------------------------------------
+
+static Conv2dGeom depthwise_geom(const std::vector<Tensor>& in, const Conv2dParams& p) {
+    FS_CHECK(in.size() == 2 || in.size() == 3, "depthwise_conv2d: expects (x, w) or (x, w, b), got ", in.size(),
+             " inputs");
+    const Tensor& x = in[0];
+    const Tensor& w = in[1];
+    check_rank(x, 4, "depthwise_conv2d", "input x (N, C, H, W)");
+    check_rank(w, 4, "depthwise_conv2d", "weight w (C, 1, KH, KW)");
+    check_same_dtype_device(in, "depthwise_conv2d");
+    FS_CHECK(x.device() == Device::cpu, "depthwise_conv2d: only the CPU backend is available for ", x.str());
+    Conv2dGeom g;
+    g.N = x.size(0), g.C = x.size(1), g.H = x.size(2), g.W = x.size(3);
+    g.OC = g.C, g.KH = w.size(2), g.KW = w.size(3);
+    FS_CHECK(w.size(0) == g.C && w.size(1) == 1, "depthwise_conv2d: input ", x.str(), " has C=", g.C,
+             " so the weight must be (", g.C, ", 1, KH, KW), got ", w.str());
+    FS_CHECK(g.N >= 1 && g.C >= 1 && g.H >= 1 && g.W >= 1 && g.KH >= 1 && g.KW >= 1, "depthwise_conv2d: empty input ",
+             x.str(), " or weight ", w.str());
+    if (in.size() == 3) {
+        check_rank(in[2], 1, "depthwise_conv2d", "bias b (C)");
+        FS_CHECK(in[2].size(0) == g.C, "depthwise_conv2d: input ", x.str(), " has C=", g.C, " but bias is ",
+                 in[2].str());
+    }
+    conv_output_size(x, p, g, "depthwise_conv2d");
+    return g;
+}
+
+static std::vector<Tensor> depthwise_conv2d_fwd(const std::vector<Tensor>& in, const std::any& a) {
+    const Conv2dParams& p = attrs_as<Conv2dParams>(a, "depthwise_conv2d");
+    Conv2dGeom g = depthwise_geom(in, p);
+    Tensor x = in[0].contiguous(), w = in[1].contiguous();
+    Tensor b = in.size() == 3 ? in[2].contiguous() : Tensor();
+    Tensor y = Tensor::empty({g.N, g.C, g.Ho, g.Wo}, x.dtype());
+    dispatch_float(x.dtype(), "depthwise_conv2d", [&](auto tag) {
+        using T = decltype(tag);
+        depthwise_conv2d_forward_cpu<T>(p, g, x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr,
+                                        y.data<T>());
+    });
+    return {y};
+}
+
+static std::vector<Tensor> depthwise_conv2d_bwd(const BackwardArgs& args) {
+    const Conv2dParams& p = attrs_as<Conv2dParams>(args.attrs, "depthwise_conv2d");
+    Conv2dGeom g = depthwise_geom(args.in, p);
+    Tensor x = args.in[0].contiguous(), w = args.in[1].contiguous(), dy = args.dout[0].contiguous();
+    const bool has_b = args.in.size() == 3;
+    Tensor dx = args.needs[0] ? Tensor::empty(x.shape(), x.dtype()) : Tensor();
+    Tensor dw = args.needs[1] ? Tensor::empty(w.shape(), w.dtype()) : Tensor();
+    Tensor db = has_b && args.needs[2] ? Tensor::empty({g.C}, x.dtype()) : Tensor();
+    dispatch_float(x.dtype(), "depthwise_conv2d backward", [&](auto tag) {
+        using T = decltype(tag);
+        depthwise_conv2d_backward_cpu<T>(p, g, x.data<T>(), w.data<T>(), dy.data<T>(),
+                                         dx.defined() ? dx.data<T>() : nullptr, dw.defined() ? dw.data<T>() : nullptr,
+                                         db.defined() ? db.data<T>() : nullptr);
+    });
+    std::vector<Tensor> grads = {dx, dw};
+    if (has_b) grads.push_back(db);
+    return grads;
+}
+
+static double depthwise_conv2d_flops(const std::vector<Tensor>& in, const std::any& a) {
+    Conv2dGeom g = depthwise_geom(in, attrs_as<Conv2dParams>(a, "depthwise_conv2d"));
+    // One multiply and one add per (output element, tap).
+    return 2.0 * double(g.N * g.C * g.Ho * g.Wo) * double(g.KH * g.KW);
+}
+
+static std::vector<TestCase> depthwise_conv2d_cases() {
+    using P = Conv2dParams;
+    Conv2dParams reflect1;
+    reflect1.pad_top = reflect1.pad_bottom = reflect1.pad_left = reflect1.pad_right = 1;
+    reflect1.pad_mode = PadMode::reflect;
+    Conv2dParams mixed = P::valid();  // stride 2 down, 1 across, padding on two sides only
+    mixed.stride_h = 2;
+    mixed.pad_top = 1, mixed.pad_right = 2;
+    return {
+        // The landmark net's separable convs: 3×3 'same' at stride 1 and stride 2 on even (pads 0/1) and odd
+        // (1/1) inputs.
+        conv_case("k3_s1_same_bias", {2, 3, 5, 6}, {3, 1, 3, 3}, true, P::tf_same(3, 3, 1, 5, 6)),
+        conv_case("k3_s2_same_even_asym", {2, 4, 6, 8}, {4, 1, 3, 3}, true, P::tf_same(3, 3, 2, 6, 8)),
+        conv_case("k3_s2_same_odd", {1, 2, 7, 5}, {2, 1, 3, 3}, false, P::tf_same(3, 3, 2, 7, 5)),
+        conv_case("k5_valid_c1", {2, 1, 7, 6}, {1, 1, 5, 5}, true, P::valid()),
+        conv_case("k3x2_mixed_stride", {2, 3, 7, 6}, {3, 1, 3, 2}, false, mixed),
+        conv_case("reflect1_k3", {1, 3, 4, 5}, {3, 1, 3, 3}, true, reflect1),
+        conv_case("strided_x_w", {2, 3, 5, 4}, {3, 1, 3, 3}, true, P::tf_same(3, 3, 1, 5, 4), true),
+    };
+}
+
+// The face-api 68-point landmark net's depthwise convs (PROVENANCE.md §4), batch 1 as `faceswap masks` runs it.
+static std::vector<PerfCase> depthwise_conv2d_perf() {
+    auto pc = [](const std::string& name, int64_t C, int64_t H, int stride) {
+        TestCase t = conv_case(name, {1, C, H, H}, {C, 1, 3, 3}, false, Conv2dParams::tf_same(3, 3, stride, H, H));
+        return PerfCase{t.name, t.inputs, t.attrs};
+    };
+    return {
+        pc("landmarks_dense0_32c_56px", 32, 56, 1),
+        pc("landmarks_dense1_down_32c_56px", 32, 56, 2),
+        pc("landmarks_dense1_64c_28px", 64, 28, 1),
+        pc("landmarks_dense3_256c_7px", 256, 7, 1),
+    };
+}
+
+const OpSpec k_spec_depthwise_conv2d = {"depthwise_conv2d",
+                                        2,
+                                        3,
+                                        depthwise_conv2d_fwd,
+                                        depthwise_conv2d_bwd,
+                                        depthwise_conv2d_cases,
+                                        depthwise_conv2d_perf,
+                                        depthwise_conv2d_flops,
+                                        k_op_none};
+
+Tensor depthwise_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
+    if (!b.defined()) return apply1(k_spec_depthwise_conv2d, {x, w}, p);
+    return apply1(k_spec_depthwise_conv2d, {x, w, b}, p);
 }
 
 }  // namespace fs

@@ -1,4 +1,5 @@
-// conv.cpp: the reference CPU kernels of conv2d (forward and backward) and the padding helpers.
+// conv.cpp: the reference CPU kernels of conv2d and depthwise_conv2d (forward and backward) and the padding
+// helpers.
 // Readable over fast: direct loops over (n, oc, c, kh, kw, oh, ow), no im2col, no blocking. Padding is
 // handled through index tables built once per call: for each kernel tap and output position they give the
 // input row (column) read, or -1 for a zero cell, so zeros and reflect padding share one loop nest and the
@@ -146,10 +147,98 @@ void conv2d_backward_cpu(const Conv2dParams& p, const Conv2dGeom& g, const T* x,
         }
 }
 
+// --- depthwise: the same loops with the input-channel sum removed ------------------------------------------------
+// Each channel c is convolved with its own single filter w[c]: the conv2d loop nest above with oc = c and no
+// sum over c. Kept separate (not conv2d with a block-diagonal weight) because that would cost C times the work.
+
+template <typename T>
+void depthwise_conv2d_forward_cpu(const Conv2dParams& p, const Conv2dGeom& g, const T* x, const T* w, const T* b,
+                                  T* y) {
+    const std::vector<int64_t> rows = source_table(g.KH, g.Ho, p.stride_h, p.pad_top, g.H, p.pad_mode);
+    const std::vector<int64_t> cols = source_table(g.KW, g.Wo, p.stride_w, p.pad_left, g.W, p.pad_mode);
+    const int64_t plane_in = g.H * g.W, plane_out = g.Ho * g.Wo, taps = g.KH * g.KW;
+
+    for (int64_t n = 0; n < g.N; ++n)
+        for (int64_t c = 0; c < g.C; ++c) {
+            const T* xp = x + (n * g.C + c) * plane_in;
+            const T* wp = w + c * taps;
+            T* yp = y + (n * g.C + c) * plane_out;
+            std::fill(yp, yp + plane_out, b ? b[c] : T(0));
+            for (int64_t kh = 0; kh < g.KH; ++kh)
+                for (int64_t kw = 0; kw < g.KW; ++kw) {
+                    const T wv = wp[kh * g.KW + kw];
+                    const int64_t* col = cols.data() + kw * g.Wo;
+                    for (int64_t oh = 0; oh < g.Ho; ++oh) {
+                        const int64_t ih = rows[static_cast<size_t>(kh * g.Ho + oh)];
+                        if (ih < 0) continue;
+                        const T* xr = xp + ih * g.W;
+                        T* yr = yp + oh * g.Wo;
+                        for (int64_t ow = 0; ow < g.Wo; ++ow)
+                            if (col[ow] >= 0) yr[ow] += wv * xr[col[ow]];
+                    }
+                }
+        }
+}
+
+template <typename T>
+void depthwise_conv2d_backward_cpu(const Conv2dParams& p, const Conv2dGeom& g, const T* x, const T* w, const T* dy,
+                                   T* dx, T* dw, T* db) {
+    const std::vector<int64_t> rows = source_table(g.KH, g.Ho, p.stride_h, p.pad_top, g.H, p.pad_mode);
+    const std::vector<int64_t> cols = source_table(g.KW, g.Wo, p.stride_w, p.pad_left, g.W, p.pad_mode);
+    const int64_t plane_in = g.H * g.W, plane_out = g.Ho * g.Wo, taps = g.KH * g.KW;
+
+    // dx and dw are sums over output positions (dw also over the batch): zeroed, then accumulated.
+    if (dx) std::fill(dx, dx + g.N * g.C * plane_in, T(0));
+    if (dw) std::fill(dw, dw + g.C * taps, T(0));
+    if (db) std::fill(db, db + g.C, T(0));
+
+    for (int64_t n = 0; n < g.N; ++n)
+        for (int64_t c = 0; c < g.C; ++c) {
+            const T* dyp = dy + (n * g.C + c) * plane_out;
+            if (db)  // the bias is added once to every output position of its channel
+                for (int64_t i = 0; i < plane_out; ++i) db[c] += dyp[i];
+            if (!dx && !dw) continue;
+            const T* xp = x + (n * g.C + c) * plane_in;
+            T* dxp = dx ? dx + (n * g.C + c) * plane_in : nullptr;
+            const T* wp = w + c * taps;
+            // As conv2d's backward: each (output, tap) product y += w·x sends dy·x to the tap's dw and dy·w to the
+            // input cell it read (nothing to a zero-padding cell; a reflected cell's share to its mirror source).
+            for (int64_t kh = 0; kh < g.KH; ++kh)
+                for (int64_t kw = 0; kw < g.KW; ++kw) {
+                    const T wv = wp[kh * g.KW + kw];
+                    const int64_t* col = cols.data() + kw * g.Wo;
+                    T acc = T(0);
+                    for (int64_t oh = 0; oh < g.Ho; ++oh) {
+                        const int64_t ih = rows[static_cast<size_t>(kh * g.Ho + oh)];
+                        if (ih < 0) continue;
+                        const T* xr = xp + ih * g.W;
+                        const T* dyr = dyp + oh * g.Wo;
+                        T* dxr = dxp ? dxp + ih * g.W : nullptr;
+                        for (int64_t ow = 0; ow < g.Wo; ++ow) {
+                            const int64_t iw = col[ow];
+                            if (iw < 0) continue;
+                            acc += dyr[ow] * xr[iw];
+                            if (dxr) dxr[iw] += dyr[ow] * wv;
+                        }
+                    }
+                    if (dw) dw[c * taps + kh * g.KW + kw] += acc;
+                }
+        }
+}
+
 #define FS_INSTANTIATE(T)                                                                                              \
     template void conv2d_forward_cpu<T>(const Conv2dParams&, const Conv2dGeom&, const T*, const T*, const T*, T*);     \
     template void conv2d_backward_cpu<T>(const Conv2dParams&, const Conv2dGeom&, const T*, const T*, const T*, T*, T*, \
                                          T*);
+FS_INSTANTIATE(float)
+FS_INSTANTIATE(double)
+#undef FS_INSTANTIATE
+
+#define FS_INSTANTIATE(T)                                                                                      \
+    template void depthwise_conv2d_forward_cpu<T>(const Conv2dParams&, const Conv2dGeom&, const T*, const T*,  \
+                                                  const T*, T*);                                               \
+    template void depthwise_conv2d_backward_cpu<T>(const Conv2dParams&, const Conv2dGeom&, const T*, const T*, \
+                                                   const T*, T*, T*, T*);
 FS_INSTANTIATE(float)
 FS_INSTANTIATE(double)
 #undef FS_INSTANTIATE
