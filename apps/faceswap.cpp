@@ -8,6 +8,7 @@
 #include "autograd/registry.h"
 #include "faceswap/commands.h"
 #include "faceswap/demo.h"
+#include "faceswap/eval.h"
 #include "faceswap/train.h"
 #include "tensor/error.h"
 
@@ -24,12 +25,13 @@ const char* k_usage =
     "  model-info   a model's configuration and per-network parameter counts\n"
     "  init-model   write a freshly initialised model file\n"
     "  swap-images  run a model's generator on aligned face images (A->B or B->A)\n"
+    "  eval         score swapped faces by identity: closer to the target person than to the source?\n"
     "  ops          list the registered ops with their test and benchmark case counts\n"
     "  version      print the version and the backends this binary was built with\n"
     "\n"
     "`faceswap <command> --help` explains each command's options.\n"
     "\n"
-    "Planned (see the issue tracker): extract, masks, convert, eval.\n";
+    "Planned (see the issue tracker): extract, masks, convert.\n";
 
 int cmd_ops() {
     std::printf("%-18s %6s %6s  %s\n", "op", "tests", "perf", "flags");
@@ -66,6 +68,7 @@ int main(int argc, char** argv) {
         if (cmd == "model-info") return fs::model_info_main(args);
         if (cmd == "init-model") return fs::init_model_main(args);
         if (cmd == "swap-images") return fs::swap_images_main(args);
+        if (cmd == "eval") return fs::eval_main(args);
         if (cmd == "ops") return cmd_ops();
         if (cmd == "version" || cmd == "--version") return cmd_version();
         std::fprintf(stderr, "faceswap: unknown command '%s'\n\n%s", cmd.c_str(), k_usage);
