@@ -9,6 +9,7 @@
 #include "faceswap/commands.h"
 #include "faceswap/demo.h"
 #include "faceswap/masks.h"
+#include "faceswap/eval.h"
 #include "faceswap/train.h"
 #include "tools/extract.h"
 #include "tensor/error.h"
@@ -28,12 +29,13 @@ const char* k_usage =
     "  init-model   write a freshly initialised model file\n"
     "  swap-images  run a model's generator on aligned face images (A->B or B->A)\n"
     "  masks        eye masks for aligned faces from 68-point landmarks (face-api net)\n"
+    "  eval         score swapped faces by identity: closer to the target person than to the source?\n"
     "  ops          list the registered ops with their test and benchmark case counts\n"
     "  version      print the version and the backends this binary was built with\n"
     "\n"
     "`faceswap <command> --help` explains each command's options.\n"
     "\n"
-    "Planned (see the issue tracker): convert, eval.\n";
+    "Planned (see the issue tracker): convert.\n";
 
 int cmd_ops() {
     std::printf("%-18s %6s %6s  %s\n", "op", "tests", "perf", "flags");
@@ -72,6 +74,7 @@ int main(int argc, char** argv) {
         if (cmd == "init-model") return fs::init_model_main(args);
         if (cmd == "swap-images") return fs::swap_images_main(args);
         if (cmd == "masks") return fs::masks_main(args);
+        if (cmd == "eval") return fs::eval_main(args);
         if (cmd == "ops") return cmd_ops();
         if (cmd == "version" || cmd == "--version") return cmd_version();
         std::fprintf(stderr, "faceswap: unknown command '%s'\n\n%s", cmd.c_str(), k_usage);

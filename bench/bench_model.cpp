@@ -1,9 +1,13 @@
-// bench_model.cpp: whole-model figures: one faceswap-GAN training iteration (D_A, D_B, G_A, G_B steps, no
-// perceptual loss) at batch 8, and the generator's inference (encoder + decoder) at batch 1, the converter's
+// bench_model.cpp: whole-model figures: one faceswap-GAN training iteration (D_A, D_B, G_A, G_B steps) at batch
+// 8, without and with the perceptual loss (the face-api recognition ResNet, on in every phase after the first),
+// the perceptual term alone, and the generator's inference (encoder + decoder) at batch 1, the converter's
 // per-face cost. Inputs are random batches: this measures compute, not the data pipeline.
 #include <benchmark/benchmark.h>
 
+#include <memory>
+
 #include "faceswap/gan.h"
+#include "faceswap/perceptual.h"
 
 using namespace fs;
 
@@ -30,6 +34,56 @@ void BM_train_iteration(benchmark::State& st) {
     st.SetLabel(std::string(lite ? "lite" : "standard") + " 64, batch " + std::to_string(n));
 }
 
+// The face-api net from the models search path (the shared data folder in a source checkout), or null.
+std::shared_ptr<const FaceRecognitionNet> faceapi_net(benchmark::State& st) {
+    try {
+        return std::make_shared<const FaceRecognitionNet>(FaceRecognitionNet::load_default());
+    } catch (const Error& e) {
+        st.SkipWithError(e.what());
+        return nullptr;
+    }
+}
+
+// The iteration of a PL phase: a one-phase schedule with the perceptual loss on from iteration 0 (the λ draw
+// and everything else as in training). The difference to BM_train_iteration is the term's added cost.
+void BM_train_iteration_perceptual(benchmark::State& st) {
+    const bool lite = st.range(0) == 1;
+    const int n = int(st.range(1));
+    auto net = faceapi_net(st);
+    if (!net) return;
+    Schedule s = Schedule::faithful();
+    Phase pl = s.phases[1];  // "T/5: perceptual loss on", moved to iteration 0
+    pl.num = 0;
+    s.phases = {pl};
+    GanOptions opt;
+    opt.perceptual = make_faceapi_perceptual_loss(net, opt.weights.w_pl);
+    GanTrainer t(config(lite), s, opt, 1);
+    std::mt19937_64 rng(1);
+    GanBatch a1 = batch(rng, n), b1 = batch(rng, n), a2 = batch(rng, n), b2 = batch(rng, n);
+    StepLosses l = t.step(a1, b1, a2, b2);  // warm-up
+    if (!(l.g_a.pl > 0)) st.SkipWithError("the perceptual loss did not run");
+    for (auto _ : st) t.step(a1, b1, a2, b2);
+    st.SetLabel(std::string(lite ? "lite" : "standard") + " 64, batch " + std::to_string(n) + ", with perceptual loss");
+}
+
+// The perceptual term alone, as one generator step uses it: L_PL(p, y) forward and backward to p, batch n at
+// 64 px (a training iteration runs it twice, for G_A and G_B).
+void BM_perceptual_term(benchmark::State& st) {
+    const int n = int(st.range(0));
+    auto net = faceapi_net(st);
+    if (!net) return;
+    std::mt19937_64 rng(3);
+    Tensor y = Tensor::uniform({n, 3, 64, 64}, -1, 1, rng);
+    Tensor p = Tensor::uniform({n, 3, 64, 64}, -1, 1, rng).set_requires_grad(true);
+    const std::array<double, 4> w = {0.01, 0.1, 0.3, 0.1};
+    for (auto _ : st) {
+        p.zero_grad();
+        backward(faceapi_perceptual_loss(*net, p, y, w));
+        benchmark::DoNotOptimize(p.grad().storage()->data());
+    }
+    st.SetLabel("batch " + std::to_string(n) + " at 64 px, forward + backward to the input");
+}
+
 void BM_generator_inference(benchmark::State& st) {
     const bool lite = st.range(0) == 1;
     FaceSwapModel m(config(lite));
@@ -47,4 +101,6 @@ void BM_generator_inference(benchmark::State& st) {
 }  // namespace
 
 BENCHMARK(BM_train_iteration)->Args({0, 8})->Args({1, 8})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK(BM_train_iteration_perceptual)->Args({0, 8})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK(BM_perceptual_term)->Arg(8)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_generator_inference)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -12,6 +12,7 @@
 #include <map>
 #include <sstream>
 
+#include "faceswap/models.h"
 #include "faceswap/synthetic.h"
 #include "io/image.h"
 
@@ -42,7 +43,8 @@ std::map<std::string, std::string> config_to_map(const TrainConfig& c) {
             {"preview_every", std::to_string(c.preview_every)},
             {"seed", std::to_string(c.seed)},
             {"keep_optimizer_state", c.keep_optimizer_state ? "1" : "0"},
-            {"threads", std::to_string(c.threads)}};
+            {"threads", std::to_string(c.threads)},
+            {"perceptual", perceptual_mode_name(c.perceptual)}};
 }
 
 int64_t to_int(const std::string& v, const std::string& key) {
@@ -85,6 +87,7 @@ void set_config_value(TrainConfig& c, const std::string& k, const std::string& v
     else if (k == "seed") c.seed = uint64_t(to_int(v, k));
     else if (k == "keep_optimizer_state") c.keep_optimizer_state = to_bool(v, k);
     else if (k == "threads") c.threads = int(to_int(v, k));
+    else if (k == "perceptual") c.perceptual = parse_perceptual_mode(v);
     else FS_FAIL("config: unknown key '", k, "'");
 }
 
@@ -295,6 +298,7 @@ int run_training(const TrainConfig& cfg, bool resume, BatchSource& src_a, BatchS
     Schedule schedule = Schedule::by_name(cfg.schedule, cfg.iters, cfg.preview_every);
     GanOptions opt;
     opt.keep_optimizer_state = cfg.keep_optimizer_state;
+    opt.perceptual = perceptual_for_training(cfg.perceptual, opt.weights.w_pl);
     GanTrainer t(cfg.model, schedule, opt, cfg.seed);
     if (resume) {
         FS_CHECK(fsys::exists(ckpt), "train: --resume but ", ckpt, " does not exist (nothing to resume; drop --resume "
@@ -357,6 +361,15 @@ int run_training(const TrainConfig& cfg, bool resume, BatchSource& src_a, BatchS
     const int64_t first = t.iteration();
     std::printf("train: %s, batch %d, %lld iterations (%s schedule), model folder %s\n", cfg.model.str().c_str(),
                 cfg.batch, (long long)cfg.iters, cfg.schedule.c_str(), dir.c_str());
+    {
+        int64_t pl_start = -1;
+        for (size_t k = 0; k < schedule.phases.size() && pl_start < 0; ++k)
+            if (schedule.phases[k].use_pl) pl_start = schedule.start(k);
+        if (opt.perceptual && pl_start >= 0)
+            std::printf("train: perceptual loss (face-api recognition ResNet) from iteration %lld\n",
+                        (long long)pl_start);
+        else std::printf("train: perceptual loss off\n");
+    }
     while (t.iteration() < cfg.iters) {
         const bool session_done = cfg.stop_after > 0 && t.iteration() - first >= cfg.stop_after;
         if (stop_requested() || session_done) {
@@ -437,6 +450,12 @@ const char* k_train_usage =
     "  --backup-every N        backup interval (default 5000)\n"
     "  --preview-every N       preview and loss-curve interval (default 300)\n"
     "  --seed N                data and mixup seed (default 1)\n"
+    "  --perceptual MODE       the perceptual loss of the schedule's PL phases (from the 2nd phase), on the\n"
+    "                          face-api.js recognition ResNet: auto (default: on when its model file is found,\n"
+    "                          otherwise a warning and off), on (a missing model file is an error) or off\n"
+    "  --no-perceptual         the same as --perceptual off\n"
+    "  --models DIR            folder holding faceapi/face_recognition_model-weights_manifest.json (+ .bin);\n"
+    "                          also searched: $FACESWAP_MODELS, ./models, $FACESWAP_DATA\n"
     "  --threads N             data-loading threads (default: automatic)\n"
     "  --config FILE           read options from a train.cfg-style file first (options given here override)\n"
     "  --resume                continue the run in --model DIR (its train.cfg is read first)\n"
@@ -470,7 +489,7 @@ int train_main(const std::vector<std::string>& args) {
         {"--res", "res"},         {"--capacity", "capacity"}, {"--norm", "norm"},         {"--batch", "batch"},
         {"--iters", "iters"},     {"--schedule", "schedule"}, {"--save-every", "save_every"},
         {"--backup-every", "backup_every"}, {"--preview-every", "preview_every"}, {"--seed", "seed"},
-        {"--threads", "threads"}};
+        {"--threads", "threads"},           {"--perceptual", "perceptual"}};
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& a = args[i];
         if (a == "--resume") continue;
@@ -486,6 +505,11 @@ int train_main(const std::vector<std::string>& args) {
         }
         else if (a == "--no-self-attention") cfg.model.self_attention = false;
         else if (a == "--keep-optimizer-state") cfg.keep_optimizer_state = true;
+        else if (a == "--no-perceptual") cfg.perceptual = PerceptualMode::off;
+        else if (a == "--models") {
+            FS_CHECK(i + 1 < args.size(), "train: --models needs a folder");
+            set_models_dir(args[++i]);
+        }
         else if (keys.count(a)) {
             FS_CHECK(i + 1 < args.size(), "train: ", a, " needs a value");
             set_config_value(cfg, keys[a], args[++i]);

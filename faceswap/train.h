@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "faceswap/gan.h"
+#include "faceswap/perceptual.h"
 
 namespace fs {
 
@@ -32,6 +33,9 @@ struct TrainConfig {
     bool keep_optimizer_state = false;
     int threads = 0;  ///< data-loading threads (0: automatic)
     int64_t stop_after = 0;  ///< end this session after N iterations, saving (0: run to iters); not saved
+    /// The perceptual loss in the schedule's PL phases: auto (on when the face-api model is found, else a
+    /// warning), on (a missing model is an error) or off.
+    PerceptualMode perceptual = PerceptualMode::automatic;
 };
 
 /// Reads "key = value" lines (the format train.cfg is saved in) into cfg; unknown keys are errors.

@@ -33,6 +33,9 @@ TrainConfig small_config(const std::string& dir, int64_t iters) {
     c.model_dir = dir;
     c.save_every = 2;
     c.preview_every = 2;
+    // The loop tests run without the perceptual loss, so they do not depend on the face-api model file; the
+    // real-faces test below runs with it.
+    c.perceptual = PerceptualMode::off;
     return c;
 }
 
@@ -171,6 +174,7 @@ TEST(Train, TwentyIterationsOnRealFacesTheLossesFall) {
     c.b_dir = root + "/faceB";
     c.preview_every = 10;
     c.save_every = 10;
+    c.perceptual = PerceptualMode::on;  // the model file is in the shared data folder
     auto a = make_folder_source(c, false), b = make_folder_source(c, true);
     ASSERT_EQ(run_training(c, false, *a, *b), 0);
     auto rows = read_csv(root + "/model/losses.csv");
@@ -182,6 +186,12 @@ TEST(Train, TwentyIterationsOnRealFacesTheLossesFall) {
     EXPECT_LT(last, first * 0.95) << "reconstruction loss did not fall: " << first / 5 << " -> " << last / 5;
     // and the discriminators' losses leave their start (they learn)
     EXPECT_NE(rows.front()[2], rows.back()[2]);
+    // the perceptual terms (columns 9 and 16): 0 in the first phase, positive once the schedule turns them on
+    const int64_t pl_start = Schedule::by_name(c.schedule, c.iters, c.preview_every).start(1);
+    for (const auto& r : rows) {
+        const bool on = int64_t(r[0]) > pl_start;  // row r[0] is the iteration count after the step
+        EXPECT_EQ(r[9] > 0 && r[16] > 0, on) << "iteration " << r[0];
+    }
     EXPECT_TRUE(fsys::exists(root + "/model/preview.png"));
     fsys::remove_all(root);
 }
