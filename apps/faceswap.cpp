@@ -9,6 +9,7 @@
 #include "faceswap/commands.h"
 #include "faceswap/demo.h"
 #include "faceswap/train.h"
+#include "tools/convert.h"
 #include "tools/extract.h"
 #include "tensor/error.h"
 
@@ -23,6 +24,7 @@ const char* k_usage =
     "  demo         run the built-in end-to-end example (no data needed)\n"
     "  extract      find, align and save the faces in a video or a folder of images (MTCNN)\n"
     "  train        train faceswap-GAN on two people's aligned faces (or --synthetic)\n"
+    "  convert      swap the faces of a video or a folder of frames with a trained model\n"
     "  model-info   a model's configuration and per-network parameter counts\n"
     "  init-model   write a freshly initialised model file\n"
     "  swap-images  run a model's generator on aligned face images (A->B or B->A)\n"
@@ -31,7 +33,7 @@ const char* k_usage =
     "\n"
     "`faceswap <command> --help` explains each command's options.\n"
     "\n"
-    "Planned (see the issue tracker): masks, convert, eval.\n";
+    "Planned (see the issue tracker): masks, eval.\n";
 
 int cmd_ops() {
     std::printf("%-18s %6s %6s  %s\n", "op", "tests", "perf", "flags");
@@ -65,6 +67,7 @@ int main(int argc, char** argv) {
         std::vector<std::string> args(argv + 2, argv + argc);
         if (cmd == "demo") return fs::demo_main(args);
         if (cmd == "extract") return fs::extract_main(args);
+        if (cmd == "convert") return fs::convert_main(args);
         if (cmd == "train") return fs::train_main(args);
         if (cmd == "model-info") return fs::model_info_main(args);
         if (cmd == "init-model") return fs::init_model_main(args);

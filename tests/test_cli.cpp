@@ -46,7 +46,8 @@ std::string fresh_dir(const std::string& name) {
 TEST(Cli, HelpListsTheCommands) {
     Result r = run_cli("--help");
     EXPECT_EQ(r.rc, 0);
-    for (const char* c : {"demo", "train", "model-info", "swap-images"}) EXPECT_NE(r.out.find(c), std::string::npos) << c;
+    for (const char* c : {"demo", "train", "model-info", "swap-images", "extract", "convert"})
+        EXPECT_NE(r.out.find(c), std::string::npos) << c;
     Result bad = run_cli("frobnicate");
     EXPECT_EQ(bad.rc, 2);
     EXPECT_NE(bad.out.find("unknown command"), std::string::npos);
@@ -85,5 +86,23 @@ TEST(Cli, InitModelThenSwapImages) {
     Result missing = run_cli("swap-images " + d + "/nope.safetensors " + d + "/in " + d + "/out");
     EXPECT_EQ(missing.rc, 1);
     EXPECT_NE(missing.out.find("nope.safetensors"), std::string::npos) << missing.out;
+    fsys::remove_all(d);
+}
+
+TEST(Cli, ConvertHelpAndErrors) {
+    Result help = run_cli("convert --help");
+    EXPECT_EQ(help.rc, 0);
+    for (const char* o : {"usage: faceswap convert MODEL INPUT OUTPUT", "--detect-every", "--smoothing", "--kf-noise",
+                          "--roi-coverage", "--color", "--enhance", "--output-type", "--start", "--end"})
+        EXPECT_NE(help.out.find(o), std::string::npos) << o;
+    Result usage = run_cli("convert only-one-argument");
+    EXPECT_EQ(usage.rc, 2);
+    std::string d = fresh_dir("convert");
+    Result missing = run_cli("convert " + d + "/none.safetensors " + d + " " + d + "/out.mp4");
+    EXPECT_EQ(missing.rc, 1);
+    EXPECT_NE(missing.out.find("none.safetensors"), std::string::npos) << missing.out;
+    Result bad = run_cli("convert m in out --direction sideways");
+    EXPECT_EQ(bad.rc, 1);
+    EXPECT_NE(bad.out.find("AtoB or BtoA"), std::string::npos) << bad.out;
     fsys::remove_all(d);
 }
