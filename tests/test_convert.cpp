@@ -128,7 +128,7 @@ TEST(Convert, FacelessFramesPassThroughAndTwoFacesAreTrackedApart) {
     auto two_faces = [&](int k) {
         ImageF f(256, 512, 3);
         for (int half = 0; half < 2; ++half) {
-            char name[16];
+            char name[32];
             std::snprintf(name, sizeof name, "/img/%04d.jpg", k + 40 * half);
             const ImageF s = resize_bilinear(to_float_image(read_frame_image(d14() + name)), 256, 256);
             for (int y = 0; y < 256; ++y)

@@ -346,14 +346,6 @@ ConvertStats run_convert(const ConvertOptions& opt, const Mtcnn& mtcnn, const Ge
             std::vector<std::pair<size_t, size_t>> calls;  // [begin, end) into `ready`
             for (size_t b = 0; b < ready.size(); b += k_max_generator_batch)
                 calls.push_back({b, std::min(ready.size(), b + k_max_generator_batch)});
-            if (opt.split_generator && num_threads() > 1) {
-                std::vector<std::pair<size_t, size_t>> split;
-                for (const auto& c : calls) {
-                    const size_t n = c.second - c.first, parts = std::min(n, size_t(num_threads()));
-                    for (size_t p = 0; p < parts; ++p) split.push_back({c.first + n * p / parts, c.first + n * (p + 1) / parts});
-                }
-                calls = split;
-            }
             std::vector<DecoderOut> outs(calls.size());
             auto run_call = [&](size_t c) {
                 const auto [b, e] = calls[c];
@@ -366,12 +358,9 @@ ConvertStats run_convert(const ConvertOptions& opt, const Mtcnn& mtcnn, const Ge
                 }
                 outs[c] = gen(x);
             };
-            if (opt.split_generator)
-                parallel_for(int64_t(calls.size()), [&](int64_t b, int64_t e) {
-                    for (int64_t c = b; c < e; ++c) run_call(size_t(c));
-                });
-            else
-                for (size_t c = 0; c < calls.size(); ++c) run_call(c);
+            // Whole batches with multi-threaded ops: measured as fast as splitting each batch over the threads
+            // (each part single-threaded), 158 vs 165 ms/face for the standard model at batch 8 on 2 cores.
+            for (size_t c = 0; c < calls.size(); ++c) run_call(c);
             st.generator_s += seconds_since(t0);
 
             // --- 5. the rest of each face, 6. the output frames ------------------------------------------
@@ -593,8 +582,6 @@ int convert_main(const std::vector<std::string>& args) {
             opt.max_frames = integer(value());
         } else if (a == "--batch") {
             opt.batch = int(integer(value()));
-        } else if (a == "--split-generator") {
-            opt.split_generator = true;
         } else if (a == "--threads") {
             opt.threads = int(integer(value()));
             FS_CHECK(opt.threads >= 1, "convert: --threads must be >= 1");

@@ -8,7 +8,8 @@
 // place only when complete. The audio of a video input is copied with ffmpeg when ffmpeg is installed.
 //
 // Between detections (--detect-every N > 1) nothing is predicted: each frame reuses the previous detection
-// frame's smoothed boxes and landmarks as they are (a hold), and the trackers advance only on detection frames.
+// frame's smoothed boxes and landmarks as they are (a hold), and the trackers advance only on detection frames
+// (so a face without a matching detection for more than 10 detection frames, 10·N frames, loses its track).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -35,9 +36,6 @@ struct ConvertOptions {
     /// Frames processed together: their detections run in parallel and their faces go through the generator as
     /// one batch (up to 16 faces per call), which amortises the generator's weight reads.
     int batch = 8;
-    /// Split the generator batch over the threads (each runs a part single-threaded) instead of running the whole
-    /// batch with multi-threaded ops.
-    bool split_generator = false;
     bool copy_audio = true;
     bool quiet = false;  ///< no progress line and no warnings on stderr (tests)
 };
