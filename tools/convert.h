@@ -5,7 +5,8 @@
 // OUTPUT is a video when its extension is .mp4/.m4v/.mov (MPEG-4 part 2) or .avi (Motion-JPEG), else a folder of
 // PNG images named after the input frames (<frame>.png). The output keeps the input's height and fps; its width is
 // the input's times 1, 2 or 3 (output layouts 1, 2, 3). It is written under a temporary name and renamed into
-// place only when complete. The audio of a video input is copied with ffmpeg when ffmpeg is installed.
+// place only when complete. The audio of a video input is copied with ffmpeg when ffmpeg is installed. Frames
+// without a face are written as decoded (bit for bit in a PNG folder; a video output re-encodes every frame).
 //
 // Between detections (--detect-every N > 1) nothing is predicted: each frame reuses the previous detection
 // frame's smoothed boxes and landmarks as they are (a hold), and the trackers advance only on detection frames
