@@ -636,8 +636,8 @@ SwapInput swap_face_input(const ImageF& crop, const Affine& to_aligned, const Fa
     return in;
 }
 
-SwappedFace swap_face_output(const ImageF& crop, const SwapInput& in, const Affine& from_aligned,
-                             const DecoderOut& out, int64_t i, const FaceTransformOptions& o) {
+SwappedFace swap_face_output(const ImageF& crop, const SwapInput& in, const Affine& from_aligned, const DecoderOut& out,
+                             int64_t i, const FaceTransformOptions& o) {
     FS_CHECK(in.aligned.h == crop.h && in.aligned.w == crop.w, "swap_face: the input was made for a ", in.aligned.w,
              "x", in.aligned.h, " crop, not ", crop.w, "x", crop.h);
     const FaceTransformResult t = face_transform_output(in.aligned, in.face, out, i, o);

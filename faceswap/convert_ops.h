@@ -253,8 +253,8 @@ struct SwapInput {
     FaceInput face;
 };
 SwapInput swap_face_input(const ImageF& crop, const Affine& to_aligned, const FaceTransformOptions& o);
-SwappedFace swap_face_output(const ImageF& crop, const SwapInput& in, const Affine& from_aligned,
-                             const DecoderOut& out, int64_t i, const FaceTransformOptions& o);
+SwappedFace swap_face_output(const ImageF& crop, const SwapInput& in, const Affine& from_aligned, const DecoderOut& out,
+                             int64_t i, const FaceTransformOptions& o);
 
 /// §7.2's alignment fitted in an arbitrary crop box, as the converter does it in the SMOOTHED box (align_face
 /// fits in the detection's own square): the five landmarks (frame pixels) relative to the box's origin and the

@@ -2,7 +2,6 @@
 // model: the output video's frame count, size and fps; frames without a face passing through bit for bit; two
 // faces tracked separately; box smoothing; the hold between detections; the output layouts; clear errors.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <array>
@@ -60,7 +59,9 @@ ConvertOptions options(const std::string& in, const std::string& out) {
     return o;
 }
 
-ConvertStats convert(const ConvertOptions& o) { return run_convert(o, mtcnn(), model_generator(lite_model(), true), 64); }
+ConvertStats convert(const ConvertOptions& o) {
+    return run_convert(o, mtcnn(), model_generator(lite_model(), true), 64);
+}
 
 // Mean |second difference| of the box centres of one track over frames [skip, end): the frame-to-frame
 // acceleration, which is jitter for a head that moves smoothly.
@@ -138,8 +139,7 @@ TEST(Convert, FacelessFramesPassThroughAndTwoFacesAreTrackedApart) {
         return to_u8_image(f);
     };
     const Image dogs = to_u8_image(resize_bilinear(
-        to_float_image(read_frame_image(shared_data_dir() + "/stills/dlib_faces/dogs_no_human_faces.jpg")), 256,
-        512));
+        to_float_image(read_frame_image(shared_data_dir() + "/stills/dlib_faces/dogs_no_human_faces.jpg")), 256, 512));
     write_frame_image(in + "/0001.png", two_faces(1));
     write_frame_image(in + "/0002.png", dogs);
     write_frame_image(in + "/0003.png", two_faces(2));
@@ -181,7 +181,7 @@ TEST(Convert, FacelessFramesPassThroughAndTwoFacesAreTrackedApart) {
                 ASSERT_EQ(wide.pixels[(size_t(y) * 1536 + size_t(x)) * 3 + size_t(c)], v);
                 ASSERT_EQ(wide.pixels[(size_t(y) * 1536 + 512 + size_t(x)) * 3 + size_t(c)], v);
             }
-    EXPECT_TRUE(stdfs::exists(dir + "/out/0004.png"));  // files of the earlier run are kept
+    EXPECT_TRUE(stdfs::exists(dir + "/out/0004.png"));    // files of the earlier run are kept
     for (const auto& e : stdfs::directory_iterator(dir))  // no temporary folder left behind
         EXPECT_EQ(e.path().filename().string().find(".out.writing"), std::string::npos) << e.path();
     stdfs::remove_all(dir);

@@ -393,7 +393,7 @@ ConvertStats run_convert(const ConvertOptions& opt, const Mtcnn& mtcnn, const Ge
                 OutFrame o;
                 o.name = frames[s].name;
                 o.rgb = faces_of[s].empty() && opt.layout == OutputLayout::result ? std::move(frames[s].rgb)
-                                                                                   : std::move(rendered[s]);
+                                                                                  : std::move(rendered[s]);
                 if (!out_q.push(std::move(o))) {  // the writer failed; its error is raised below
                     writer_gone = true;
                     break;
@@ -448,14 +448,16 @@ ConvertStats run_convert(const ConvertOptions& opt, const Mtcnn& mtcnn, const Ge
             st.audio_note = "--no-audio";
         } else {
             std::string why;
-            st.audio_copied = mux_audio(opt.output, opt.input, &why, double(first) / st.fps, double(st.frames) / st.fps);
+            st.audio_copied =
+                mux_audio(opt.output, opt.input, &why, double(first) / st.fps, double(st.frames) / st.fps);
             if (!st.audio_copied) st.audio_note = why;
         }
     }
     st.seconds = seconds_since(t_start);
     if (!opt.quiet) {
         progress.finish(st.frames, std::to_string(st.faces) + " faces");
-        for (const std::string& w : warnings) std::fprintf(stderr, "convert: skipped unreadable image: %s\n", w.c_str());
+        for (const std::string& w : warnings)
+            std::fprintf(stderr, "convert: skipped unreadable image: %s\n", w.c_str());
         if (video_out && src->is_video() && opt.copy_audio && !st.audio_copied)
             std::fprintf(stderr, "convert: warning: audio not copied: %s\n", st.audio_note.c_str());
     }
@@ -553,7 +555,8 @@ int convert_main(const std::vector<std::string>& args) {
         } else if (a == "--min-face-area") {
             const std::string v = lower(value());
             const size_t x = v.find('x');
-            const int64_t area = x == std::string::npos ? integer(v) : integer(v.substr(0, x)) * integer(v.substr(x + 1));
+            const int64_t area =
+                x == std::string::npos ? integer(v) : integer(v.substr(0, x)) * integer(v.substr(x + 1));
             FS_CHECK(area >= 0 && area < (int64_t(1) << 31), "convert: bad --min-face-area ", v);
             opt.detect.min_face_area = int(area);
         } else if (a == "--min-size") {
@@ -616,11 +619,11 @@ int convert_main(const std::vector<std::string>& args) {
                 (long long)st.frames, (long long)st.faces, (long long)(st.frames - st.frames_with_face), st.seconds,
                 st.rate(), opt.output.c_str(), st.audio_copied ? " (with audio)" : "");
     if (!opt.quiet)
-        std::printf("  stage wall times: detection %.1f s, face preparation %.1f s, generator %.1f s, blending %.1f s"
-                    "%s\n",
-                    st.detect_s, st.prepare_s, st.generator_s, st.blend_s,
-                    st.faces_skipped ? (", " + std::to_string(st.faces_skipped) + " faces too small to convert").c_str()
-                                     : "");
+        std::printf(
+            "  stage wall times: detection %.1f s, face preparation %.1f s, generator %.1f s, blending %.1f s"
+            "%s\n",
+            st.detect_s, st.prepare_s, st.generator_s, st.blend_s,
+            st.faces_skipped ? (", " + std::to_string(st.faces_skipped) + " faces too small to convert").c_str() : "");
     return 0;
 }
 

@@ -24,9 +24,9 @@ namespace fs {
 struct ConvertOptions {
     ConvertOptions();
     std::string input, output;
-    int detect_every = 1;  ///< run MTCNN on every Nth frame; the frames between reuse its faces (see above)
-    DetectOptions detect;  ///< min_face_area 35·35 (the conversion notebook), O-Net threshold 0.7
-    SmoothOptions smooth;  ///< Kalman, kf_noise_coef 3e-3
+    int detect_every = 1;       ///< run MTCNN on every Nth frame; the frames between reuse its faces (see above)
+    DetectOptions detect;       ///< min_face_area 35·35 (the conversion notebook), O-Net threshold 0.7
+    SmoothOptions smooth;       ///< Kalman, kf_noise_coef 3e-3
     FaceTransformOptions face;  ///< roi_coverage 0.9, hist_match; `res` is set from the generator
     double enhance = 0.0;
     OutputLayout layout = OutputLayout::result;
