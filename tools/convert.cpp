@@ -11,6 +11,8 @@
 // keeps both cores busy in every stage.
 #include "tools/convert.h"
 
+#include "tools/cli.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -521,22 +523,8 @@ int convert_main(const std::vector<std::string>& args) {
             FS_CHECK(i + 1 < args.size(), "convert: ", a, " needs a value (see faceswap convert --help)");
             return args[++i];
         };
-        auto num = [&](const std::string& v) {
-            try {
-                size_t used = 0;
-                double d = std::stod(v, &used);
-                FS_CHECK(used == v.size() && std::isfinite(d), "");
-                return d;
-            } catch (...) {
-                FS_FAIL("convert: ", a, " expects a number, got '", v, "'");
-            }
-        };
-        auto integer = [&](const std::string& v) {
-            const double d = num(v);
-            FS_CHECK(d == std::floor(d) && std::abs(d) < 1e15, "convert: ", a, " expects a whole number, got '", v,
-                     "'");
-            return int64_t(d);
-        };
+        auto num = [&](const std::string& v) { return parse_number("convert", a, v); };
+        auto integer = [&](const std::string& v) { return parse_integer("convert", a, v); };
         if (a == "--direction") {
             const std::string& v = value();
             FS_CHECK(v == "AtoB" || v == "BtoA", "convert: --direction must be AtoB or BtoA, got '", v, "'");

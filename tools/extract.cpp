@@ -3,6 +3,8 @@
 // small MTCNN ops single-threaded and the cores busy); faces.tsv rows are written back in frame order.
 #include "tools/extract.h"
 
+#include "tools/cli.h"
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -282,16 +284,7 @@ int extract_main(const std::vector<std::string>& args) {
             FS_CHECK(i + 1 < args.size(), "extract: ", a, " needs a value (see faceswap extract --help)");
             return args[++i];
         };
-        auto num = [&](const std::string& v) {
-            try {
-                size_t used = 0;
-                double d = std::stod(v, &used);
-                FS_CHECK(used == v.size(), "");
-                return d;
-            } catch (...) {
-                FS_FAIL("extract: ", a, " expects a number, got '", v, "'");
-            }
-        };
+        auto num = [&](const std::string& v) { return parse_number("extract", a, v); };
         if (a == "--every") opt.every = int(num(value()));
         else if (a == "--max-frames") opt.max_frames = int64_t(num(value()));
         else if (a == "--largest") opt.largest_only = true;
