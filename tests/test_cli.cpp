@@ -21,24 +21,6 @@ namespace fsys = std::filesystem;
 
 namespace {
 
-struct Result {
-    int rc;
-    std::string out;
-};
-
-// Runs the built faceswap binary with `args` (stdout and stderr together).
-Result run_cli(const std::string& args) {
-    std::string cmd = std::string(FS_BINARY_DIR) + "/faceswap " + args + " 2>&1";
-    Result r{-1, ""};
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) return r;
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-    int status = ::pclose(p);
-    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
 
 std::string fresh_dir(const std::string& name) {
     auto d = fsys::temp_directory_path() / ("fs_cli_" + name);
@@ -50,21 +32,21 @@ std::string fresh_dir(const std::string& name) {
 }  // namespace
 
 TEST(Cli, HelpListsTheCommands) {
-    Result r = run_cli("--help");
+    CliResult r = run_cli("--help");
     EXPECT_EQ(r.rc, 0);
     for (const char* c : {"demo", "train", "model-info", "swap-images", "masks", "eval", "extract", "convert"})
         EXPECT_NE(r.out.find(c), std::string::npos) << c;
-    Result bad = run_cli("frobnicate");
+    CliResult bad = run_cli("frobnicate");
     EXPECT_EQ(bad.rc, 2);
     EXPECT_NE(bad.out.find("unknown command"), std::string::npos);
 }
 
 TEST(Cli, ModelInfoPrintsTheSpecCounts) {
-    Result r = run_cli("model-info --capacity lite");
+    CliResult r = run_cli("model-info --capacity lite");
     ASSERT_EQ(r.rc, 0) << r.out;
     EXPECT_NE(r.out.find("10065994"), std::string::npos) << r.out;  // spec §2.5, lite 64 encoder
     EXPECT_NE(r.out.find("415460"), std::string::npos) << r.out;
-    Result bad = run_cli("model-info --res 96");
+    CliResult bad = run_cli("model-info --res 96");
     EXPECT_EQ(bad.rc, 1);
     EXPECT_NE(bad.out.find("--res must be 64, 128 or 256"), std::string::npos) << bad.out;
 }
@@ -79,9 +61,9 @@ TEST(Cli, InitModelThenSwapImages) {
                   tensor_to_image(render_face(identity_a(), f, 80)));
     }
     { std::FILE* junk = std::fopen((d + "/in/broken.png").c_str(), "w"); std::fputs("not a png", junk); std::fclose(junk); }
-    Result init = run_cli("init-model " + d + "/m.safetensors --capacity lite");
+    CliResult init = run_cli("init-model " + d + "/m.safetensors --capacity lite");
     ASSERT_EQ(init.rc, 0) << init.out;
-    Result sw = run_cli("swap-images " + d + "/m.safetensors " + d + "/in " + d + "/out --direction BtoA");
+    CliResult sw = run_cli("swap-images " + d + "/m.safetensors " + d + "/in " + d + "/out --direction BtoA");
     EXPECT_EQ(sw.rc, 0) << sw.out;
     EXPECT_NE(sw.out.find("skipping"), std::string::npos) << sw.out;  // the broken file is named, not fatal
     for (int i = 0; i < 2; ++i) {
@@ -89,7 +71,7 @@ TEST(Cli, InitModelThenSwapImages) {
         EXPECT_EQ(img.width, 64);
         EXPECT_EQ(img.height, 64);
     }
-    Result missing = run_cli("swap-images " + d + "/nope.safetensors " + d + "/in " + d + "/out");
+    CliResult missing = run_cli("swap-images " + d + "/nope.safetensors " + d + "/in " + d + "/out");
     EXPECT_EQ(missing.rc, 1);
     EXPECT_NE(missing.out.find("nope.safetensors"), std::string::npos) << missing.out;
     fsys::remove_all(d);
@@ -143,7 +125,7 @@ TEST(Cli, MasksDrawsEyeMasksForAlignedFaces) {
         std::fputs("not a png", junk);
         std::fclose(junk);
     }
-    Result r = run_cli("masks " + d + "/faces " + d + "/masks");
+    CliResult r = run_cli("masks " + d + "/faces " + d + "/masks");
     ASSERT_EQ(r.rc, 0) << r.out;
     EXPECT_NE(r.out.find("skipping"), std::string::npos) << r.out;  // the broken file is named, not fatal
     EXPECT_NE(r.out.find("wrote 3 masks"), std::string::npos) << r.out;
@@ -177,32 +159,32 @@ TEST(Cli, MasksDrawsEyeMasksForAlignedFaces) {
         EXPECT_LE(at(5, 5) + at(250, 5) + at(5, 250) + at(250, 250), 16) << n;
     }
     // Errors: a missing input folder, a missing argument, an unknown option; --help.
-    Result missing = run_cli("masks " + d + "/nope " + d + "/out");
+    CliResult missing = run_cli("masks " + d + "/nope " + d + "/out");
     EXPECT_EQ(missing.rc, 1);
     EXPECT_NE(missing.out.find("does not exist"), std::string::npos) << missing.out;
     EXPECT_EQ(run_cli("masks " + d + "/faces").rc, 2);
-    Result bad = run_cli("masks " + d + "/faces " + d + "/out --frobnicate");
+    CliResult bad = run_cli("masks " + d + "/faces " + d + "/out --frobnicate");
     EXPECT_EQ(bad.rc, 1);
     EXPECT_NE(bad.out.find("unknown option"), std::string::npos) << bad.out;
-    Result help = run_cli("masks --help");
+    CliResult help = run_cli("masks --help");
     EXPECT_EQ(help.rc, 0);
     EXPECT_NE(help.out.find("--models"), std::string::npos) << help.out;
     fsys::remove_all(d);
 }
 
 TEST(Cli, ConvertHelpAndErrors) {
-    Result help = run_cli("convert --help");
+    CliResult help = run_cli("convert --help");
     EXPECT_EQ(help.rc, 0);
     for (const char* o : {"usage: faceswap convert MODEL INPUT OUTPUT", "--detect-every", "--smoothing", "--kf-noise",
                           "--roi-coverage", "--color", "--enhance", "--output-type", "--start", "--end"})
         EXPECT_NE(help.out.find(o), std::string::npos) << o;
-    Result usage = run_cli("convert only-one-argument");
+    CliResult usage = run_cli("convert only-one-argument");
     EXPECT_EQ(usage.rc, 2);
     std::string d = fresh_dir("convert");
-    Result missing = run_cli("convert " + d + "/none.safetensors " + d + " " + d + "/out.mp4");
+    CliResult missing = run_cli("convert " + d + "/none.safetensors " + d + " " + d + "/out.mp4");
     EXPECT_EQ(missing.rc, 1);
     EXPECT_NE(missing.out.find("none.safetensors"), std::string::npos) << missing.out;
-    Result bad = run_cli("convert m in out --direction sideways");
+    CliResult bad = run_cli("convert m in out --direction sideways");
     EXPECT_EQ(bad.rc, 1);
     EXPECT_NE(bad.out.find("AtoB or BtoA"), std::string::npos) << bad.out;
     fsys::remove_all(d);

@@ -30,22 +30,6 @@ void copy_chips(const std::string& who, size_t begin, size_t end, const std::str
     for (size_t i = begin; i < end; ++i) fsys::copy_file(f[i], dst + "/" + fsys::path(f[i]).filename().string());
 }
 
-struct Result {
-    int rc;
-    std::string out;
-};
-Result run_cli(const std::string& args) {
-    std::string cmd = std::string(FS_BINARY_DIR) + "/faceswap " + args + " 2>&1";
-    Result r{-1, ""};
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) return r;
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-    int status = ::pclose(p);
-    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
 
 }  // namespace
 
@@ -112,13 +96,13 @@ TEST(Eval, NonSquareFacesArePaddedToASquare) {
 }
 
 TEST(Eval, CommandLine) {
-    Result help = run_cli("eval --help");
+    CliResult help = run_cli("eval --help");
     EXPECT_EQ(help.rc, 0);
     EXPECT_NE(help.out.find("CONVERTED TARGET SOURCE"), std::string::npos) << help.out;
     EXPECT_NE(help.out.find("150x150"), std::string::npos) << help.out;
-    Result usage = run_cli("eval onlyone");
+    CliResult usage = run_cli("eval onlyone");
     EXPECT_EQ(usage.rc, 2) << usage.out;
-    Result top = run_cli("--help");
+    CliResult top = run_cli("--help");
     EXPECT_NE(top.out.find("eval"), std::string::npos);
     FS_REQUIRE_DATA();
     const std::string root = fresh_dir("cli");
@@ -127,20 +111,20 @@ TEST(Eval, CommandLine) {
     copy_chips("John_Savage", 5, 11, root + "/savage");
     copy_chips("John_Salley", 0, 4, root + "/salley");
     std::ofstream(root + "/conv/broken.jpg") << "not a jpeg";
-    Result r = run_cli("eval " + root + "/conv " + root + "/savage " + root + "/salley --tsv " + root + "/e.tsv");
+    CliResult r = run_cli("eval " + root + "/conv " + root + "/savage " + root + "/salley --tsv " + root + "/e.tsv");
     ASSERT_EQ(r.rc, 0) << r.out;
     EXPECT_NE(r.out.find("closer to target: 100.0 % (3 of 3)"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("skipped"), std::string::npos) << r.out;  // the broken file is reported, not fatal
     EXPECT_TRUE(fsys::exists(root + "/e.tsv"));
     // Errors: a missing folder, an empty reference folder, an unknown option (exit 1, a message, no crash).
-    Result missing = run_cli("eval " + root + "/nope " + root + "/savage " + root + "/salley");
+    CliResult missing = run_cli("eval " + root + "/nope " + root + "/savage " + root + "/salley");
     EXPECT_EQ(missing.rc, 1);
     EXPECT_NE(missing.out.find("does not exist"), std::string::npos) << missing.out;
-    Result empty = run_cli("eval " + root + "/conv " + root + "/empty " + root + "/salley");
+    CliResult empty = run_cli("eval " + root + "/conv " + root + "/empty " + root + "/salley");
     EXPECT_EQ(empty.rc, 1);
     EXPECT_NE(empty.out.find("no readable face images"), std::string::npos) << empty.out;
     EXPECT_NE(empty.out.find("target"), std::string::npos) << empty.out;
-    Result bad = run_cli("eval a b c --frob");
+    CliResult bad = run_cli("eval a b c --frob");
     EXPECT_EQ(bad.rc, 1);
     EXPECT_NE(bad.out.find("unknown option"), std::string::npos) << bad.out;
     fsys::remove_all(root);

@@ -6,6 +6,8 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -46,6 +48,26 @@ inline std::string shared_data_searched() {
     std::string s;
     for (const std::string& c : shared_data_candidates()) s += (s.empty() ? "" : ", ") + c;
     return s;
+}
+
+/// What run_cli returns: the exit code (-1 when killed by a signal) and stdout + stderr together.
+struct CliResult {
+    int rc;
+    std::string out;
+};
+
+/// Runs the built `faceswap` binary (FS_BINARY_DIR) with `args`, as a user would.
+inline CliResult run_cli(const std::string& args) {
+    std::string cmd = std::string(FS_BINARY_DIR) + "/faceswap " + args + " 2>&1";
+    CliResult r{-1, ""};
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) return r;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+    int status = ::pclose(p);
+    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
 }
 
 }  // namespace fs
