@@ -161,10 +161,9 @@ MaskMeans mask_means(const std::vector<DemoSwap>& swaps) {
 
 namespace {
 
-// The default run: a few minutes on 2 cores (docs/PERFORMANCE.md has the measurements). Longer runs of this
-// length class do not swap better: measured at 100 to 300 iterations, the held-out scores peak around 50-100
-// iterations and then sink slowly while each decoder specialises on its own person; the swap improves again only
-// with the thousands of iterations real training takes.
+// The default run: about a minute and a half on 2 cores (docs/PERFORMANCE.md has the measurements). Longer runs
+// of this length class do not swap better: measured up to 300 iterations, the held-out scores peak around 50-100
+// iterations and then sink slowly while each decoder specialises on its own person.
 constexpr int64_t k_default_iters = 100;
 constexpr int64_t k_quick_iters = 40;
 
