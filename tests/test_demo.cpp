@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "faceswap/eval.h"
+#include "io/video.h"
 #include "testdata.h"
 #include "tools/demo.h"
 
@@ -148,7 +149,17 @@ TEST(Demo, ShortRunWritesItsFilesAndPrintsTheScores) {
     for (const char* f : {"faceA/0000.png", "faceB/0000.png", "model/model.safetensors", "model/preview.png",
                           "model/losses.csv", "swap_grid.png", "scores.tsv", "report.txt"})
         EXPECT_TRUE(fsys::exists(out + "/" + f)) << f;
-    EXPECT_TRUE(fsys::exists(out + "/demo.mp4") || fsys::exists(out + "/demo.avi"));
+    ASSERT_TRUE(fsys::exists(out + "/demo.mp4") || fsys::exists(out + "/demo.avi"));
+    {
+        // the video decodes, one frame per --video-frames, three 128-px panels with 2-px gaps
+        auto video = open_frames(fsys::exists(out + "/demo.mp4") ? out + "/demo.mp4" : out + "/demo.avi");
+        EXPECT_EQ(video->width(), 3 * 128 + 2 * 2);
+        EXPECT_EQ(video->height(), 128);
+        Image f;
+        int frames = 0;
+        while (video->read(f)) ++frames;
+        EXPECT_EQ(frames, std::string(size).find("--video-frames 2") != std::string::npos ? 2 : 6);
+    }
     for (const char* s : {"PSNR", "SSIM", "swap (masked output", "did nothing", "the swap"})
         EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
     // The table's baseline row carries two numbers: PSNR (dB, finite: A and B differ) and SSIM (at most 1).
