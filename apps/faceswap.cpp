@@ -11,6 +11,7 @@
 #include "faceswap/masks.h"
 #include "faceswap/eval.h"
 #include "faceswap/train.h"
+#include "tools/convert.h"
 #include "tools/extract.h"
 #include "tensor/error.h"
 
@@ -25,6 +26,7 @@ const char* k_usage =
     "  demo         run the built-in end-to-end example (no data needed)\n"
     "  extract      find, align and save the faces in a video or a folder of images (MTCNN)\n"
     "  train        train faceswap-GAN on two people's aligned faces (or --synthetic)\n"
+    "  convert      swap the faces of a video or a folder of frames with a trained model\n"
     "  model-info   a model's configuration and per-network parameter counts\n"
     "  init-model   write a freshly initialised model file\n"
     "  swap-images  run a model's generator on aligned face images (A->B or B->A)\n"
@@ -33,9 +35,7 @@ const char* k_usage =
     "  ops          list the registered ops with their test and benchmark case counts\n"
     "  version      print the version and the backends this binary was built with\n"
     "\n"
-    "`faceswap <command> --help` explains each command's options.\n"
-    "\n"
-    "Planned (see the issue tracker): convert.\n";
+    "`faceswap <command> --help` explains each command's options.\n";
 
 int cmd_ops() {
     std::printf("%-18s %6s %6s  %s\n", "op", "tests", "perf", "flags");
@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
         std::vector<std::string> args(argv + 2, argv + argc);
         if (cmd == "demo") return fs::demo_main(args);
         if (cmd == "extract") return fs::extract_main(args);
+        if (cmd == "convert") return fs::convert_main(args);
         if (cmd == "train") return fs::train_main(args);
         if (cmd == "model-info") return fs::model_info_main(args);
         if (cmd == "init-model") return fs::init_model_main(args);

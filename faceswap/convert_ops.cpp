@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 
 #include "autograd/tape.h"
+#include "faceswap/align.h"
 #include "tensor/error.h"
 
 namespace fs {
@@ -265,17 +267,65 @@ double interp(double x, const std::vector<double>& xp, const std::vector<double>
     return fp[j] + (x - xp[j]) * (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j]);
 }
 
-/// The distinct values of channel c (ascending) and their cumulative quantiles (count ≤ value / total).
+/// An order-preserving unsigned key of a float: a < b ⇔ key(a) < key(b); −0 and +0 share one key, as they compare
+/// equal.
+inline uint32_t float_key(float f) {
+    if (f == 0.f) f = 0.f;
+    uint32_t b;
+    std::memcpy(&b, &f, sizeof b);
+    return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+
+/// True when every value of channel c is an integer in [0, 255] (8-bit data, the usual case): the histogram paths
+/// below then replace the sorts.
+bool channel_is_u8(const ImageF& img, int c) {
+    const size_t C = size_t(img.c);
+    for (size_t i = size_t(c); i < img.px.size(); i += C) {
+        const float v = img.px[i];
+        if (!(v >= 0.f && v <= 255.f) || v != std::floor(v)) return false;
+    }
+    return true;
+}
+
+/// Channel c as (key << 32 | pixel index), sorted ascending by value (LSD radix sort on the 32-bit key: four
+/// byte passes, O(n), where std::sort of 40 000 values per channel was a fifth of a conversion's run time).
+std::vector<uint64_t> sorted_channel(const ImageF& img, int c) {
+    const size_t C = size_t(img.c), n = img.px.size() / C;
+    FS_CHECK(n < (size_t(1) << 32), "hist_match: image too large (", n, " pixels)");
+    std::vector<uint64_t> a(n), b(n);
+    for (size_t i = 0; i < n; ++i) a[i] = (uint64_t(float_key(img.px[i * C + size_t(c)])) << 32) | uint64_t(i);
+    for (int shift = 32; shift < 64; shift += 8) {
+        size_t count[257] = {};
+        for (uint64_t v : a) ++count[((v >> shift) & 0xff) + 1];
+        for (size_t k = 1; k < 257; ++k) count[k] += count[k - 1];
+        for (uint64_t v : a) b[count[(v >> shift) & 0xff]++] = v;
+        a.swap(b);
+    }
+    return a;
+}
+
+/// The distinct values of channel c (ascending) and their cumulative quantiles (count ≤ value / total), as
+/// numpy's unique + cumsum in the original: the last copy of a value carries its cumulative count.
 void value_quantiles(const ImageF& img, int c, std::vector<double>& values, std::vector<double>& quantiles) {
     const size_t C = size_t(img.c), n = img.px.size() / C;
-    std::vector<float> v(n);
-    for (size_t i = 0; i < n; ++i) v[i] = img.px[i * C + size_t(c)];
-    std::sort(v.begin(), v.end());
     values.clear();
     quantiles.clear();
+    if (channel_is_u8(img, c)) {
+        size_t hist[256] = {};
+        for (size_t i = size_t(c); i < img.px.size(); i += C) ++hist[size_t(img.px[i])];
+        size_t cum = 0;
+        for (size_t v = 0; v < 256; ++v) {
+            if (!hist[v]) continue;
+            cum += hist[v];
+            values.push_back(double(v));
+            quantiles.push_back(double(cum) / double(n));
+        }
+        return;
+    }
+    const std::vector<uint64_t> order = sorted_channel(img, c);
     for (size_t i = 0; i < n; ++i) {
-        if (i + 1 < n && v[i + 1] == v[i]) continue;  // the last copy of a value carries its cumulative count
-        values.push_back(v[i]);
+        if (i + 1 < n && (order[i + 1] >> 32) == (order[i] >> 32)) continue;
+        values.push_back(img.px[size_t(order[i] & 0xffffffffu) * C + size_t(c)]);
         quantiles.push_back(double(i + 1) / double(n));
     }
 }
@@ -309,16 +359,30 @@ ImageF hist_match(const ImageF& src, const ImageF& tar) {
     FS_CHECK(!src.empty() && !tar.empty(), "hist_match: empty image");
     ImageF out = src;
     const size_t C = size_t(src.c), n = src.px.size() / C;
-    std::vector<double> sv, sq, tv, tq;
+    std::vector<double> tv, tq;
     for (int c = 0; c < src.c; ++c) {
-        value_quantiles(src, c, sv, sq);
         value_quantiles(tar, c, tv, tq);
-        std::vector<double> mapped(sv.size());
-        for (size_t k = 0; k < sv.size(); ++k) mapped[k] = std::clamp(interp(sq[k], tq, tv), 0.0, 255.0);
-        for (size_t i = 0; i < n; ++i) {
-            const double v = src.px[i * C + size_t(c)];
-            const size_t k = size_t(std::lower_bound(sv.begin(), sv.end(), v) - sv.begin());
-            out.px[i * C + size_t(c)] = float(mapped[k]);
+        if (channel_is_u8(src, c)) {
+            // 8-bit source: the quantile of each of the 256 levels, then a lookup per pixel.
+            size_t hist[256] = {};
+            for (size_t i = 0; i < n; ++i) ++hist[size_t(src.px[i * C + size_t(c)])];
+            float lut[256] = {};
+            size_t cum = 0;
+            for (size_t v = 0; v < 256; ++v) {
+                cum += hist[v];
+                if (hist[v]) lut[v] = float(std::clamp(interp(double(cum) / double(n), tq, tv), 0.0, 255.0));
+            }
+            for (size_t i = 0; i < n; ++i) out.px[i * C + size_t(c)] = lut[size_t(src.px[i * C + size_t(c)])];
+            continue;
+        }
+        // Any other source: pixels in value order; each run of equal values maps through its cumulative quantile.
+        const std::vector<uint64_t> order = sorted_channel(src, c);
+        for (size_t i = 0; i < n;) {
+            size_t j = i + 1;
+            while (j < n && (order[j] >> 32) == (order[i] >> 32)) ++j;
+            const float m = float(std::clamp(interp(double(j) / double(n), tq, tv), 0.0, 255.0));
+            for (size_t k = i; k < j; ++k) out.px[size_t(order[k] & 0xffffffffu) * C + size_t(c)] = m;
+            i = j;
         }
     }
     return out;
@@ -401,48 +465,73 @@ GeneratorFn model_generator(const FaceSwapModel& model, bool a_to_b) {
     };
 }
 
-FaceTransformResult face_transform(const ImageF& crop, const GeneratorFn& gen, const FaceTransformOptions& o) {
+FaceInput face_transform_input(const ImageF& crop, const FaceTransformOptions& o) {
     FS_CHECK(crop.c == 3 && crop.h > 0 && crop.w > 0, "face_transform: needs a 3-channel crop, got ", crop.w, "x",
              crop.h, "x", crop.c);
     FS_CHECK(o.res > 0, "face_transform: bad model resolution ", o.res);
-    FS_CHECK(static_cast<bool>(gen), "face_transform: no generator");
-    const int R = o.res;
-    const BoxI rb = roi_box(crop.h, crop.w, o.roi_coverage);
-    const int rh = rb.height(), rw = rb.width();
-    const ImageF roi = crop_image(crop, rb);
+    FaceInput in;
+    in.roi = roi_box(crop.h, crop.w, o.roi_coverage);
+    in.roi_img = crop_image(crop, in.roi);
+    // The model input: the ROI resized to RES (cv2.resize of a uint8 image: stored 8-bit).
+    in.small = resize_bilinear(in.roi_img, o.res, o.res);
+    quantize_u8(in.small);
+    return in;
+}
 
-    // The model input: the ROI resized to RES (cv2.resize of a uint8 image: stored 8-bit), then x/255·2 − 1.
-    ImageF small = resize_bilinear(roi, R, R);
-    quantize_u8(small);
-    Tensor x = Tensor::empty({1, 3, R, R});
-    float* xp = x.data<float>();
+void face_input_to_tensor(const FaceInput& in, Tensor& x, int64_t i) {
+    const int64_t R = in.small.h;
+    FS_CHECK(x.dtype() == DType::f32 && x.is_contiguous() && x.dim() == 4 && x.size(1) == 3 && x.size(2) == R &&
+                 x.size(3) == R && i >= 0 && i < x.size(0),
+             "face_input_to_tensor: face ", i, " (", R, "x", R, ") does not fit the batch ", x.str());
+    float* xp = x.data<float>() + i * 3 * R * R;
     const size_t plane = size_t(R) * size_t(R);
-    for (size_t i = 0; i < plane; ++i)
-        for (size_t c = 0; c < 3; ++c) xp[c * plane + i] = small.px[i * 3 + c] / 255.f * 2.f - 1.f;
+    for (size_t k = 0; k < plane; ++k)
+        for (size_t c = 0; c < 3; ++c) xp[c * plane + k] = in.small.px[k * 3 + c] / 255.f * 2.f - 1.f;  // x/255·2 − 1
+}
 
-    DecoderOut out = gen(x);
-    FS_CHECK(out.alpha.dim() == 4 && out.alpha.size(0) == 1 && out.alpha.size(1) == 1 && out.alpha.size(2) == R &&
-                 out.alpha.size(3) == R,
-             "face_transform: the generator's alpha is ", out.alpha.str(), ", expected (1, 1, ", R, ", ", R, ")");
-    FS_CHECK(out.bgr.dim() == 4 && out.bgr.size(0) == 1 && out.bgr.size(1) == 3 && out.bgr.size(2) == R &&
-                 out.bgr.size(3) == R,
-             "face_transform: the generator's bgr is ", out.bgr.str(), ", expected (1, 3, ", R, ", ", R, ")");
-    const Tensor ta = out.alpha.to(DType::f32).contiguous(), tb = out.bgr.to(DType::f32).contiguous();
-    const float* ap = ta.data<float>();
-    const float* bp = tb.data<float>();
+namespace {
+
+/// Checks a generator output (N, C, R, R) of a batch of `n` faces and returns it as contiguous f32.
+Tensor checked_output(const Tensor& t, int64_t n, int64_t c, int64_t R, const char* what) {
+    FS_CHECK(t.dim() == 4 && t.size(0) == n && t.size(1) == c && t.size(2) == R && t.size(3) == R,
+             "face_transform: the generator's ", what, " is ", t.str(), ", expected (", n, ", ", c, ", ", R, ", ", R,
+             ")");
+    return t.to(DType::f32).contiguous();
+}
+
+}  // namespace
+
+FaceTransformResult face_transform_output(const ImageF& crop, const FaceInput& in, const DecoderOut& out, int64_t i,
+                                          const FaceTransformOptions& o) {
+    const int R = o.res;
+    FS_CHECK(in.small.h == R && in.small.w == R, "face_transform: the input was made for RES ", in.small.h,
+             ", the options say ", R);
+    FS_CHECK(out.alpha.defined() && out.bgr.defined() && out.alpha.dim() == 4,
+             "face_transform: the generator returned no alpha/bgr");
+    const int64_t n = out.alpha.size(0);
+    FS_CHECK(i >= 0 && i < n, "face_transform: face ", i, " of a batch of ", n);
+    const Tensor ta = checked_output(out.alpha, n, 1, R, "alpha"), tb = checked_output(out.bgr, n, 3, R, "bgr");
+    const size_t plane = size_t(R) * size_t(R);
+    const float* ap = ta.data<float>() + size_t(i) * plane;
+    const float* bp = tb.data<float>() + size_t(i) * 3 * plane;
+    const BoxI rb = in.roi;
+    const int rh = rb.height(), rw = rb.width();
+    const ImageF& roi = in.roi_img;
+    FS_CHECK(roi.h == rh && roi.w == rw && crop.h >= rb.y1 && crop.w >= rb.x1,
+             "face_transform: the input does not belong to this crop");
     ImageF a_small(R, R, 1), b_small(R, R, 3);
-    for (size_t i = 0; i < plane; ++i) {
-        a_small.px[i] = ap[i] * 255.f;
+    for (size_t k = 0; k < plane; ++k) {
+        a_small.px[k] = ap[k] * 255.f;
         for (size_t c = 0; c < 3; ++c)
-            b_small.px[i * 3 + c] = std::clamp((bp[c * plane + i] + 1.f) * 255.f / 2.f, 0.f, 255.f);
+            b_small.px[k * 3 + c] = std::clamp((bp[c * plane + k] + 1.f) * 255.f / 2.f, 0.f, 255.f);
     }
     const ImageF a = resize_bilinear(a_small, rh, rw);    // α·255 at ROI size (float)
     const ImageF bgr = resize_bilinear(b_small, rh, rw);  // 0..255 at ROI size (float)
 
     ImageF masked(rh, rw, 3);
-    for (size_t i = 0; i < size_t(rh) * size_t(rw); ++i) {
-        const float al = a.px[i] / 255.f;
-        for (size_t c = 0; c < 3; ++c) masked.px[i * 3 + c] = lerp_to(roi.px[i * 3 + c], bgr.px[i * 3 + c], al);
+    for (size_t k = 0; k < size_t(rh) * size_t(rw); ++k) {
+        const float al = a.px[k] / 255.f;
+        for (size_t c = 0; c < 3; ++c) masked.px[k * 3 + c] = lerp_to(roi.px[k * 3 + c], bgr.px[k * 3 + c], al);
     }
     truncate_u8(masked);  // astype('uint8')
     const ImageF masked_c = color_correct(masked, roi, o.color);
@@ -450,11 +539,11 @@ FaceTransformResult face_transform(const ImageF& crop, const GeneratorFn& gen, c
 
     const ImageF f = feather_mask(rh, rw, o.roi_coverage);
     ImageF blended_roi(rh, rw, 3), alpha_roi(rh, rw, 1);
-    for (size_t i = 0; i < size_t(rh) * size_t(rw); ++i) {
-        const float fi = f.px[i] / 255.f;
+    for (size_t k = 0; k < size_t(rh) * size_t(rw); ++k) {
+        const float fi = f.px[k] / 255.f;
         for (size_t c = 0; c < 3; ++c)
-            blended_roi.px[i * 3 + c] = lerp_to(roi.px[i * 3 + c], masked_c.px[i * 3 + c], fi);
-        alpha_roi.px[i] = fi * a.px[i];
+            blended_roi.px[k * 3 + c] = lerp_to(roi.px[k * 3 + c], masked_c.px[k * 3 + c], fi);
+        alpha_roi.px[k] = fi * a.px[k];
     }
     FaceTransformResult r;
     r.blended = crop;
@@ -468,6 +557,14 @@ FaceTransformResult face_transform(const ImageF& crop, const GeneratorFn& gen, c
     paste_image(r.raw, rb, raw_roi);
     paste_image(r.alpha, rb, alpha_roi);
     return r;
+}
+
+FaceTransformResult face_transform(const ImageF& crop, const GeneratorFn& gen, const FaceTransformOptions& o) {
+    FS_CHECK(static_cast<bool>(gen), "face_transform: no generator");
+    const FaceInput in = face_transform_input(crop, o);
+    Tensor x = Tensor::empty({1, 3, o.res, o.res});
+    face_input_to_tensor(in, x, 0);
+    return face_transform_output(crop, in, gen(x), 0, o);
 }
 
 ImageF composite_alpha(const ImageF& raw, const ImageF& alpha, const ImageF& original) {
@@ -484,12 +581,20 @@ ImageF composite_alpha(const ImageF& raw, const ImageF& alpha, const ImageF& ori
     return out;
 }
 
-SwappedFace swap_face(const ImageF& crop, const Affine& to_aligned, const Affine& from_aligned, const GeneratorFn& gen,
-                      const FaceTransformOptions& o) {
+SwapInput swap_face_input(const ImageF& crop, const Affine& to_aligned, const FaceTransformOptions& o) {
     FS_CHECK(crop.c == 3 && crop.h > 0 && crop.w > 0, "swap_face: needs a 3-channel crop");
-    ImageF aligned = warp_affine(crop, to_aligned, crop.h, crop.w, Border::replicate);
-    quantize_u8(aligned);  // warpAffine of a uint8 crop
-    const FaceTransformResult t = face_transform(aligned, gen, o);
+    SwapInput in;
+    in.aligned = warp_affine(crop, to_aligned, crop.h, crop.w, Border::replicate);
+    quantize_u8(in.aligned);  // warpAffine of a uint8 crop
+    in.face = face_transform_input(in.aligned, o);
+    return in;
+}
+
+SwappedFace swap_face_output(const ImageF& crop, const SwapInput& in, const Affine& from_aligned, const DecoderOut& out,
+                             int64_t i, const FaceTransformOptions& o) {
+    FS_CHECK(in.aligned.h == crop.h && in.aligned.w == crop.w, "swap_face: the input was made for a ", in.aligned.w,
+             "x", in.aligned.h, " crop, not ", crop.w, "x", crop.h);
+    const FaceTransformResult t = face_transform_output(in.aligned, in.face, out, i, o);
     ImageF raw_back = warp_affine(t.raw, from_aligned, crop.h, crop.w, Border::replicate);
     ImageF alpha_back = warp_affine(t.alpha, from_aligned, crop.h, crop.w, Border::replicate);
     quantize_u8(raw_back);
@@ -498,6 +603,31 @@ SwappedFace swap_face(const ImageF& crop, const Affine& to_aligned, const Affine
     s.result = composite_alpha(raw_back, alpha_back, crop);
     s.alpha = std::move(alpha_back);
     return s;
+}
+
+SwappedFace swap_face(const ImageF& crop, const Affine& to_aligned, const Affine& from_aligned, const GeneratorFn& gen,
+                      const FaceTransformOptions& o) {
+    FS_CHECK(static_cast<bool>(gen), "swap_face: no generator");
+    const SwapInput in = swap_face_input(crop, to_aligned, o);
+    Tensor x = Tensor::empty({1, 3, o.res, o.res});
+    face_input_to_tensor(in.face, x, 0);
+    return swap_face_output(crop, in, from_aligned, gen(x), 0, o);
+}
+
+CropAlignment crop_alignment(const std::array<Point2, 5>& points, const BoxI& box) {
+    const int cw = box.width(), ch = box.height();
+    FS_CHECK(cw > 1 && ch > 1, "crop_alignment: the crop box is empty (", cw, "x", ch, ")");
+    // get_src_landmarks / get_tar_landmarks of the original: int() of each coordinate, the template's row and
+    // column fractions scaled by the crop's own height and width.
+    std::vector<Point2> src, dst;
+    for (size_t k = 0; k < 5; ++k) {
+        src.push_back({std::trunc(points[k].x - box.x0), std::trunc(points[k].y - box.y0)});
+        dst.push_back({std::trunc(k_face_template[k].x * cw), std::trunc(k_face_template[k].y * ch)});
+    }
+    CropAlignment a;
+    a.to_aligned = umeyama(src, dst, true);
+    a.from_aligned = umeyama(dst, src, true);
+    return a;
 }
 
 // --- the output frame -----------------------------------------------------------------------------------------

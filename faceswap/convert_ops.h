@@ -207,6 +207,20 @@ struct FaceTransformResult {
     ImageF alpha;    ///< 1 channel 0..255: f·α inside the ROI, 0 outside
 };
 
+/// face_transform's first half, before the generator: the ROI of the aligned crop and its RES×RES model input
+/// (the split lets a converter run the generator once over a batch of faces).
+struct FaceInput {
+    BoxI roi;        ///< in the aligned crop
+    ImageF roi_img;  ///< the crop's ROI, BGR 0..255
+    ImageF small;    ///< the ROI resized to RES×RES (bilinear), stored 8-bit, BGR
+};
+FaceInput face_transform_input(const ImageF& aligned_crop, const FaceTransformOptions& o);
+/// Writes the input as face i of the batch x (N, 3, RES, RES) f32 contiguous: BGR mapped to [-1, 1] (x/255·2 − 1).
+void face_input_to_tensor(const FaceInput& in, Tensor& x, int64_t i);
+/// face_transform's second half: face i of the generator's batch output (α (N,1,RES,RES), bgr (N,3,RES,RES)).
+FaceTransformResult face_transform_output(const ImageF& aligned_crop, const FaceInput& in, const DecoderOut& out,
+                                          int64_t i, const FaceTransformOptions& o);
+
 /// The face transform on an aligned crop (BGR 0..255, 3 channels, h, w ≥ a few pixels): ROI; the ROI resized to
 /// RES (bilinear, stored 8-bit) and mapped to [-1, 1]; the generator; α·255 and clip((bgr + 1)·127.5) resized
 /// back to the ROI (bilinear, float); masked = α·bgr + (1 − α)·ROI (truncated to 8 bits); colour correction of
@@ -228,6 +242,26 @@ struct SwappedFace {
 };
 SwappedFace swap_face(const ImageF& crop, const Affine& to_aligned, const Affine& from_aligned, const GeneratorFn& gen,
                       const FaceTransformOptions& o);
+/// swap_face in two halves around a batched generator: the aligned crop and its model input, then the rest for
+/// face i of the generator's output. swap_face(c, t, f, gen, o) is exactly these two around gen of a batch of 1.
+struct SwapInput {
+    ImageF aligned;  ///< the crop warped by to_aligned, stored 8-bit
+    FaceInput face;
+};
+SwapInput swap_face_input(const ImageF& crop, const Affine& to_aligned, const FaceTransformOptions& o);
+SwappedFace swap_face_output(const ImageF& crop, const SwapInput& in, const Affine& from_aligned, const DecoderOut& out,
+                             int64_t i, const FaceTransformOptions& o);
+
+/// §7.2's alignment fitted in an arbitrary crop box, as the converter does it in the SMOOTHED box (align_face
+/// fits in the detection's own square): the five landmarks (frame pixels) relative to the box's origin and the
+/// template scaled to the box's width and height, both truncated to integers; Umeyama with scale from the crop to
+/// the template (`to_aligned`) and, as the original, a second fit from the template to the crop (`from_aligned`)
+/// rather than an inversion. Both map crop pixels at the crop's own size. Throws when the box is empty or the
+/// fit is degenerate.
+struct CropAlignment {
+    Affine to_aligned{}, from_aligned{};
+};
+CropAlignment crop_alignment(const std::array<Point2, 5>& points, const BoxI& box);
 
 // --- the output frame -----------------------------------------------------------------------------------------
 

@@ -305,17 +305,13 @@ Tensor pool_same(const Tensor& x, int k, int s) {
     return max_pool2d(x, Pool2dParams::tf_same(k, s, x.size(2), x.size(3)));
 }
 Tensor pool_valid(const Tensor& x, int k, int s) { return max_pool2d(x, Pool2dParams::valid(k, s)); }
-// Softmax over two logits, channel 1: 1 / (1 + exp(l0 − l1)), in double: near 1 the float32 grid (6e-8) would
-// tie candidates that NMS must order.
-double face_prob(double l0, double l1) { return 1.0 / (1.0 + std::exp(l0 - l1)); }
 // (N, C, A, B) transposed feature map -> (N, A·B·C) in facenet's flatten order (index (a·B + b)·C + c).
 Tensor flatten_nhwc(const Tensor& x) { return contiguous(permute(x, {0, 2, 3, 1})).reshape({x.size(0), -1}); }
-Tensor probs_of(const Tensor& logits) {
-    Tensor l = logits.contiguous();
-    int64_t n = l.size(0);
-    Tensor p = Tensor::empty({n}, DType::f64);
-    for (int64_t i = 0; i < n; ++i) p.data<double>()[i] = face_prob(l.data<float>()[2 * i], l.data<float>()[2 * i + 1]);
-    return p;
+// The face probability: the softmax op over the two class logits (last axis), channel 1. In double: near 1 the
+// float32 grid (6e-8) would tie candidates that NMS must order. logits (..., 2) -> (...), f64.
+Tensor face_probs(const Tensor& logits) {
+    Tensor p = softmax(logits.to(DType::f64));
+    return p.slice(p.dim() - 1, 1, 2).contiguous().reshape(Shape(p.shape().begin(), p.shape().end() - 1));
 }
 void check_input(const Tensor& x, const char* net, int64_t side) {
     FS_CHECK(x.dim() == 4 && x.size(1) == 3, "mtcnn ", net, ": input must be (N, 3, X, Y), got ", x.str());
@@ -334,15 +330,9 @@ PnetOut Mtcnn::pnet(const Tensor& x) const {
     NoGradGuard ng;
     Tensor h = pool_same(conv_prelu(x, m_p1), 2, 2);
     h = conv_prelu(conv_prelu(h, m_p2), m_p3);
-    Tensor logits = conv_prelu(h, m_p41).contiguous();  // (N, 2, X', Y')
     PnetOut out;
+    out.prob = face_probs(permute(conv_prelu(h, m_p41), {0, 2, 3, 1}));  // (N, 2, X', Y') -> (N, X', Y', 2)
     out.reg = conv_prelu(h, m_p42).contiguous();
-    int64_t n = logits.size(0), s = logits.size(2) * logits.size(3);
-    out.prob = Tensor::empty({n, logits.size(2), logits.size(3)}, DType::f64);
-    const float* l = logits.data<float>();
-    double* p = out.prob.data<double>();
-    for (int64_t i = 0; i < n; ++i)
-        for (int64_t j = 0; j < s; ++j) p[i * s + j] = face_prob(l[(i * 2) * s + j], l[(i * 2 + 1) * s + j]);
     return out;
 }
 
@@ -353,7 +343,7 @@ RnetOut Mtcnn::rnet(const Tensor& x) const {
     h = pool_valid(conv_prelu(h, m_r2), 3, 2);
     h = dense_prelu(flatten_nhwc(conv_prelu(h, m_r3)), m_r4);
     RnetOut out;
-    out.prob = probs_of(dense_prelu(h, m_r51));
+    out.prob = face_probs(dense_prelu(h, m_r51));
     out.reg = dense_prelu(h, m_r52).contiguous();
     return out;
 }
@@ -366,7 +356,7 @@ OnetOut Mtcnn::onet(const Tensor& x) const {
     h = pool_same(conv_prelu(h, m_o3), 2, 2);
     h = dense_prelu(flatten_nhwc(conv_prelu(h, m_o4)), m_o5);
     OnetOut out;
-    out.prob = probs_of(dense_prelu(h, m_o61));
+    out.prob = face_probs(dense_prelu(h, m_o61));
     out.reg = dense_prelu(h, m_o62).contiguous();
     out.landmarks = dense_prelu(h, m_o63).contiguous();
     return out;

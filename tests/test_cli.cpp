@@ -52,7 +52,7 @@ std::string fresh_dir(const std::string& name) {
 TEST(Cli, HelpListsTheCommands) {
     Result r = run_cli("--help");
     EXPECT_EQ(r.rc, 0);
-    for (const char* c : {"demo", "train", "model-info", "swap-images", "masks"})
+    for (const char* c : {"demo", "train", "model-info", "swap-images", "masks", "eval", "extract", "convert"})
         EXPECT_NE(r.out.find(c), std::string::npos) << c;
     Result bad = run_cli("frobnicate");
     EXPECT_EQ(bad.rc, 2);
@@ -187,5 +187,23 @@ TEST(Cli, MasksDrawsEyeMasksForAlignedFaces) {
     Result help = run_cli("masks --help");
     EXPECT_EQ(help.rc, 0);
     EXPECT_NE(help.out.find("--models"), std::string::npos) << help.out;
+    fsys::remove_all(d);
+}
+
+TEST(Cli, ConvertHelpAndErrors) {
+    Result help = run_cli("convert --help");
+    EXPECT_EQ(help.rc, 0);
+    for (const char* o : {"usage: faceswap convert MODEL INPUT OUTPUT", "--detect-every", "--smoothing", "--kf-noise",
+                          "--roi-coverage", "--color", "--enhance", "--output-type", "--start", "--end"})
+        EXPECT_NE(help.out.find(o), std::string::npos) << o;
+    Result usage = run_cli("convert only-one-argument");
+    EXPECT_EQ(usage.rc, 2);
+    std::string d = fresh_dir("convert");
+    Result missing = run_cli("convert " + d + "/none.safetensors " + d + " " + d + "/out.mp4");
+    EXPECT_EQ(missing.rc, 1);
+    EXPECT_NE(missing.out.find("none.safetensors"), std::string::npos) << missing.out;
+    Result bad = run_cli("convert m in out --direction sideways");
+    EXPECT_EQ(bad.rc, 1);
+    EXPECT_NE(bad.out.find("AtoB or BtoA"), std::string::npos) << bad.out;
     fsys::remove_all(d);
 }

@@ -348,6 +348,75 @@ TEST(ColorCorrection, HistMatchHandComputed) {
     EXPECT_THROW(parse_color_correction("lab"), Error);
 }
 
+namespace {
+
+// hist_match as the original's numpy code reads, with sorts and binary searches (what the histogram and radix-sort
+// paths of convert_ops.cpp must reproduce exactly).
+ImageF hist_match_reference(const ImageF& src, const ImageF& tar) {
+    ImageF out = src;
+    const size_t C = size_t(src.c);
+    auto quantiles = [&](const ImageF& img, size_t c, std::vector<double>& v, std::vector<double>& q) {
+        std::vector<float> x;
+        for (size_t i = c; i < img.px.size(); i += C) x.push_back(img.px[i]);
+        std::sort(x.begin(), x.end());
+        v.clear();
+        q.clear();
+        for (size_t i = 0; i < x.size(); ++i) {
+            if (i + 1 < x.size() && x[i + 1] == x[i]) continue;
+            v.push_back(x[i]);
+            q.push_back(double(i + 1) / double(x.size()));
+        }
+    };
+    auto interp = [](double x, const std::vector<double>& xp, const std::vector<double>& fp) {
+        if (x <= xp.front()) return fp.front();
+        if (x >= xp.back()) return fp.back();
+        const size_t j = size_t(std::upper_bound(xp.begin(), xp.end(), x) - xp.begin()) - 1;
+        return fp[j] + (x - xp[j]) * (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j]);
+    };
+    for (size_t c = 0; c < C; ++c) {
+        std::vector<double> sv, sq, tv, tq;
+        quantiles(src, c, sv, sq);
+        quantiles(tar, c, tv, tq);
+        for (size_t i = c; i < src.px.size(); i += C) {
+            const size_t k = size_t(std::lower_bound(sv.begin(), sv.end(), double(src.px[i])) - sv.begin());
+            out.px[i] = float(std::clamp(interp(sq[k], tq, tv), 0.0, 255.0));
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST(ColorCorrection, HistMatchFastPathsMatchTheSortingReference) {
+    // 8-bit images (the histogram paths), float images with repeated values, and odd values (negative, −0, > 255,
+    // fractions) that must take the radix-sort path: every output bit-identical to the sort-based reference.
+    std::mt19937_64 rng(11);
+    auto image = [&](int h, int w, int kind) {
+        ImageF img(h, w, 3);
+        std::uniform_real_distribution<float> u(0.f, 255.f);
+        for (float& v : img.px) {
+            switch (kind) {
+                case 0: v = float(rng() % 256); break;                     // 8-bit
+                case 1: v = std::round(u(rng) * 4.f) / 4.f; break;         // quarter steps: many duplicates
+                case 2: v = u(rng); break;                                  // distinct floats
+                default: {
+                    const float odd[] = {-0.f, 0.f, -3.5f, 300.f, 12.25f, 7.f};
+                    v = odd[rng() % 6];
+                }
+            }
+        }
+        return img;
+    };
+    for (int ks = 0; ks < 4; ++ks)
+        for (int kt = 0; kt < 4; ++kt) {
+            const ImageF src = image(37, 29, ks), tar = image(23, 41, kt);
+            const ImageF got = hist_match(src, tar), want = hist_match_reference(src, tar);
+            ASSERT_EQ(got.px.size(), want.px.size());
+            for (size_t i = 0; i < got.px.size(); ++i)
+                ASSERT_EQ(got.px[i], want.px[i]) << "source kind " << ks << ", target kind " << kt << ", element " << i;
+        }
+}
+
 // --- ROI, Gaussian, feather -------------------------------------------------------------------------------------
 
 TEST(ConvertRoi, MarginsAsPythonInt) {

@@ -71,7 +71,7 @@ TEST(Extract, WritesFacesAndMatchesTheReference) {
     for (int i = 1; i <= n; ++i) {
         const auto& r = rows[size_t(i)];
         ASSERT_EQ(r.size(), 24u);
-        char name[8];
+        char name[16];
         std::snprintf(name, sizeof name, "%04d", i);
         EXPECT_EQ(r[0], name);  // frame order kept with two workers
         EXPECT_EQ(r[0] + ".jpg", ref[size_t(i)][0]);

@@ -86,6 +86,9 @@ static std::vector<TestCase> attention_cases() {
             {"strided", {t({2, 4, 3}, true), t({2, 4, 3}), t({2, 4, 5}, true)}, {}},
             // more queries and keys than one tile of the fast path (128 × 256), ragged at both ends
             {"tiles_n300_m520", {t({1, 300, 3}), t({1, 520, 3}), t({1, 520, 5})}, {}},
+            // 3 items × 2 query blocks over 2 threads: one item's blocks split between threads (its dk/dv summed
+            // from two partial buffers), the others whole
+            {"tiles_b3_n200", {t({3, 200, 2}), t({3, 140, 2}), t({3, 140, 3})}, {}},
             // D above the fast path's small-D kernels (> 32): its SGEMM route
             {"wide_d40", {t({2, 20, 40}), t({2, 33, 40}), t({2, 33, 6})}, AttentionParams{0.2}}};
 }

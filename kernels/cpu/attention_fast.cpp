@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 // GCC 12 reports false "may be used uninitialized" warnings from inside its own AVX-512 intrinsics headers
@@ -201,14 +202,15 @@ struct Dims {
     int64_t N, M, D, E;
 };
 
-// Forward for one batch item; lse (N) receives each row's log-sum-exp of the scaled scores when non-null.
+// Forward for the query rows [r_begin, r_end) of one batch item (r_begin a multiple of k_bq); lse (N) receives
+// each row's log-sum-exp of the scaled scores when non-null.
 void forward_one(const AttentionParams& prm, const Dims& d, const float* q, const float* k, const float* v, float* o,
-                 float* lse, bool want_o) {
+                 float* lse, bool want_o, int64_t r_begin, int64_t r_end) {
     const float sc = float(prm.scale);
     std::vector<float> S(static_cast<size_t>(k_bq * k_bk)), m(static_cast<size_t>(k_bq)), l(static_cast<size_t>(k_bq));
     std::vector<float> kt(static_cast<size_t>(k_bk * d.D));
-    for (int64_t i0 = 0; i0 < d.N; i0 += k_bq) {
-        const int64_t bq = std::min(k_bq, d.N - i0);
+    for (int64_t i0 = r_begin; i0 < r_end; i0 += k_bq) {
+        const int64_t bq = std::min(k_bq, r_end - i0);
         std::fill(m.begin(), m.end(), -INFINITY);
         std::fill(l.begin(), l.end(), 0.f);
         float* ob = o ? o + i0 * d.E : nullptr;
@@ -239,12 +241,15 @@ void forward_one(const AttentionParams& prm, const Dims& d, const float* q, cons
     }
 }
 
+// Backward for the query rows [r_begin, r_end) of one batch item: dq rows assigned, dk and dv ACCUMULATED (the
+// caller zeroes them; every row range adds its share).
 void backward_one(const AttentionParams& prm, const Dims& d, const float* q, const float* k, const float* v,
-                  const float* o, const float* dout, float* dq, float* dk, float* dv) {
+                  const float* o, const float* dout, float* dq, float* dk, float* dv, int64_t r_begin,
+                  int64_t r_end) {
     const float sc = float(prm.scale);
     std::vector<float> lse(static_cast<size_t>(d.N)), delta(static_cast<size_t>(d.N));
-    forward_one(prm, d, q, k, v, nullptr, lse.data(), false);
-    for (int64_t i = 0; i < d.N; ++i) {
+    forward_one(prm, d, q, k, v, nullptr, lse.data(), false, r_begin, r_end);
+    for (int64_t i = r_begin; i < r_end; ++i) {
         double s = 0;
         for (int64_t e = 0; e < d.E; ++e) s += double(dout[i * d.E + e]) * o[i * d.E + e];
         delta[size_t(i)] = float(s);
@@ -254,14 +259,12 @@ void backward_one(const AttentionParams& prm, const Dims& d, const float* q, con
     if (!dq) dq_s.resize(static_cast<size_t>(d.N * d.D)), dq = dq_s.data();
     if (!dk) dk_s.resize(static_cast<size_t>(d.M * d.D)), dk = dk_s.data();
     if (!dv) dv_s.resize(static_cast<size_t>(d.M * d.E)), dv = dv_s.data();
-    std::fill(dq, dq + d.N * d.D, 0.f);
-    std::fill(dk, dk + d.M * d.D, 0.f);
-    std::fill(dv, dv + d.M * d.E, 0.f);
+    std::fill(dq + r_begin * d.D, dq + r_end * d.D, 0.f);
     std::vector<float> P(static_cast<size_t>(k_bq * k_bk)), dP(static_cast<size_t>(k_bq * k_bk));
     std::vector<float> kt(static_cast<size_t>(k_bk * d.D)), dkt(static_cast<size_t>(k_bk * d.D));
     const bool small = d.D <= k_small_d;
-    for (int64_t i0 = 0; i0 < d.N; i0 += k_bq) {
-        const int64_t bq = std::min(k_bq, d.N - i0);
+    for (int64_t i0 = r_begin; i0 < r_end; i0 += k_bq) {
+        const int64_t bq = std::min(k_bq, r_end - i0);
         for (int64_t j0 = 0; j0 < d.M; j0 += k_bk) {
             const int64_t bk = std::min(k_bk, d.M - j0);
             if (small) transpose_keys(k + j0 * d.D, bk, d.D, kt.data());
@@ -300,12 +303,21 @@ void backward_one(const AttentionParams& prm, const Dims& d, const float* q, con
 
 }  // namespace
 
+// Work is split over (batch item, block of k_bq query rows) units, so a single image (the converter's batch of
+// one) uses every thread too. The forward's units are independent. In the backward, dq rows belong to one unit;
+// dk and dv sum over all of an item's query blocks, so each chunk of units accumulates them in its own buffers
+// and adds those into the outputs under a lock.
 void attention_forward_fast(const AttentionParams& p, const float* q, const float* k, const float* v, float* o,
                             int64_t B, int64_t N, int64_t M, int64_t D, int64_t E) {
     Dims d{N, M, D, E};
-    parallel_for(B, [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b)
-            forward_one(p, d, q + b * N * D, k + b * M * D, v + b * M * E, o + b * N * E, nullptr, true);
+    const int64_t nblk = (N + k_bq - 1) / k_bq;
+    parallel_for(B * nblk, [&](int64_t u0, int64_t u1) {
+        for (int64_t u = u0; u < u1;) {
+            const int64_t b = u / nblk, blk0 = u % nblk, blk1 = std::min(nblk, blk0 + (u1 - u));
+            forward_one(p, d, q + b * N * D, k + b * M * D, v + b * M * E, o + b * N * E, nullptr, true, blk0 * k_bq,
+                        std::min(N, blk1 * k_bq));
+            u += blk1 - blk0;
+        }
     });
 }
 
@@ -313,10 +325,32 @@ void attention_backward_fast(const AttentionParams& p, const float* q, const flo
                              const float* dout, float* dq, float* dk, float* dv, int64_t B, int64_t N, int64_t M,
                              int64_t D, int64_t E) {
     Dims d{N, M, D, E};
-    parallel_for(B, [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b)
+    const int64_t nblk = (N + k_bq - 1) / k_bq;
+    if (dk) std::fill(dk, dk + B * M * D, 0.f);
+    if (dv) std::fill(dv, dv + B * M * E, 0.f);
+    std::mutex mu;
+    parallel_for(B * nblk, [&](int64_t u0, int64_t u1) {
+        std::vector<float> dk_l(static_cast<size_t>(M * D)), dv_l(static_cast<size_t>(M * E));
+        for (int64_t u = u0; u < u1;) {
+            const int64_t b = u / nblk, blk0 = u % nblk, blk1 = std::min(nblk, blk0 + (u1 - u));
+            const bool whole = blk0 == 0 && blk1 == nblk;  // this chunk owns every row of item b: write directly
+            float* dkb = dk ? (whole ? dk + b * M * D : dk_l.data()) : nullptr;
+            float* dvb = dv ? (whole ? dv + b * M * E : dv_l.data()) : nullptr;
+            if (!whole) {
+                std::fill(dk_l.begin(), dk_l.end(), 0.f);
+                std::fill(dv_l.begin(), dv_l.end(), 0.f);
+            }
             backward_one(p, d, q + b * N * D, k + b * M * D, v + b * M * E, o + b * N * E, dout + b * N * E,
-                         dq ? dq + b * N * D : nullptr, dk ? dk + b * M * D : nullptr, dv ? dv + b * M * E : nullptr);
+                         dq ? dq + b * N * D : nullptr, dkb, dvb, blk0 * k_bq, std::min(N, blk1 * k_bq));
+            if (!whole) {
+                std::lock_guard<std::mutex> lk(mu);
+                if (dk)
+                    for (int64_t i = 0; i < M * D; ++i) dk[b * M * D + i] += dk_l[size_t(i)];
+                if (dv)
+                    for (int64_t i = 0; i < M * E; ++i) dv[b * M * E + i] += dv_l[size_t(i)];
+            }
+            u += blk1 - blk0;
+        }
     });
 }
 
