@@ -242,6 +242,16 @@ TEST(Demo, DataModeExtractsTrainsAndSwaps) {
     EXPECT_EQ(list_face_images(root + "/out/swap_AtoB").size(), 4u);
     EXPECT_EQ(list_face_images(root + "/out/swap_input").size(), 4u);
     EXPECT_TRUE(fsys::exists(root + "/out/swap_grid.png"));
+    {
+        // A's video went through `faceswap convert`: 6 frames, input | result side by side
+        auto conv = open_frames(root + "/out/converted.mp4");
+        auto src = open_frames(root + "/in/A.mp4");
+        EXPECT_EQ(conv->width(), 2 * src->width());
+        Image f;
+        int frames = 0;
+        while (conv->read(f)) ++frames;
+        EXPECT_EQ(frames, 6);
+    }
     // The shared data holds the face-api model, so the identity scores are there, for the swap and the input.
     EXPECT_NE(r.out.find("cos to B"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("did nothing"), std::string::npos) << r.out;

@@ -3,6 +3,7 @@
 //   model/                  the trainer's folder (train.cfg, model.safetensors, preview.png, losses.csv, ...)
 //   swap_grid.png           held-out rows: input A | swap | ground truth B (synthetic), input A | swap (--data)
 //   demo.mp4 (or .avi)      the same, as a video of smoothly moving faces (synthetic) or A's faces in order
+//   converted.mp4           --data with a video or frames of A: A's footage converted by `faceswap convert`
 //   scores.tsv, report.txt  per-face scores and the summary
 #include "tools/demo.h"
 
@@ -24,6 +25,7 @@
 #include "faceswap/train.h"
 #include "io/video.h"
 #include "kernels/cpu/thread_pool.h"
+#include "tools/convert.h"
 #include "tools/extract.h"
 
 namespace fs {
@@ -192,7 +194,8 @@ const char* k_demo_usage =
     "\n"
     "Output folder (--out): faceA/ faceB/ (or extract_A/ extract_B/), model/ (train.cfg, model.safetensors,\n"
     "preview.png, losses.csv, loss_curve.png), swap_grid.png (rows: input A | swap | ground truth B),\n"
-    "demo.mp4 (the same as a video; .avi when mp4 cannot be written), scores.tsv, report.txt.\n"
+    "demo.mp4 (the same as a video; .avi when mp4 cannot be written), scores.tsv, report.txt; with --data and\n"
+    "a video or frames of A, converted.mp4: A's footage through `faceswap convert` (input | result).\n"
     "\n"
     "options:\n"
     "  --out DIR          output folder (default ./demo_out); a folder that holds files but no earlier demo\n"
@@ -216,7 +219,7 @@ const char* k_demo_usage =
     "  --data DIR         train and swap two real people (see above)\n"
     "  --aligned          with --data: DIR/A and DIR/B hold aligned faces already\n"
     "  --every N          with --data: extract every Nth frame (default 1)\n"
-    "  --max-frames N     with --data: extract from at most N frames of each input (default: all)\n"
+    "  --max-frames N     with --data: extract from (and convert) at most N frames of each input (default: all)\n"
     "  --models DIR       folder with the MTCNN and face-api model files (see faceswap extract --help)\n";
 
 struct DemoOptions {
@@ -268,8 +271,9 @@ void prepare_out(const std::string& out) {
         bool empty = fsys::directory_iterator(out) == fsys::directory_iterator();
         FS_CHECK(empty || fsys::exists(fsys::path(out) / k_marker), "demo: ", out,
                  " already holds files that an earlier demo did not write; give an empty or new folder with --out");
-        for (const char* name : {"faceA", "faceB", "extract_A", "extract_B", "model", "swap_input", "swap_AtoB",
-                                 "ref_A", "ref_B", "swap_grid.png", "demo.mp4", "demo.avi", "scores.tsv", "report.txt"})
+        for (const char* name :
+             {"faceA", "faceB", "extract_A", "extract_B", "model", "swap_input", "swap_AtoB", "ref_A", "ref_B",
+              "swap_grid.png", "demo.mp4", "demo.avi", "converted.mp4", "scores.tsv", "report.txt"})
             fsys::remove_all(fsys::path(out) / name);
     }
     fsys::create_directories(out);
@@ -383,7 +387,11 @@ bool train(const TrainConfig& cfg) {
 // A model file, or a training checkpoint (which holds the same tensors and the optimisers' state).
 FaceSwapModel load_model_or_checkpoint(const std::string& path) {
     SafeTensors st = load_safetensors(path);
-    FaceSwapModel m(config_from_metadata(st.metadata, path));
+    ModelConfig cfg = config_from_metadata(st.metadata, path);
+    // load_into overwrites every tensor (each must be in the file), so the random initialisation is skipped
+    std::unique_ptr<SkipInitGuard> skip = std::make_unique<SkipInitGuard>();
+    FaceSwapModel m(cfg);
+    skip.reset();
     NoGradGuard ng;
     load_into(m.named_tensors(), st, path, false);
     return m;
@@ -615,7 +623,7 @@ int data_demo(const DemoOptions& o) {
             eo.max_frames = o.max_frames;
             eo.largest_only = true;           // one person per input: the main face of each frame
             eo.detect.auto_downscale = true;  // HD frames are searched at a third or a quarter of their size
-            say("demo: [1/4] extracting person %s's faces from %s", k ? "B" : "A", eo.input.c_str());
+            say("demo: [1/5] extracting person %s's faces from %s", k ? "B" : "A", eo.input.c_str());
             ExtractStats st = run_extract(eo, mtcnn);
             FS_CHECK(st.faces > 0, "demo --data: no face found in ", eo.input);
             say("demo: %lld faces from %lld frames", (long long)st.faces, (long long)st.frames_read);
@@ -623,14 +631,14 @@ int data_demo(const DemoOptions& o) {
             in[k].masks = eo.outdir + "/masks";
         }
     } else {
-        say("demo: [1/4] using the aligned faces in %s and %s", in[0].aligned.c_str(), in[1].aligned.c_str());
+        say("demo: [1/5] using the aligned faces in %s and %s", in[0].aligned.c_str(), in[1].aligned.c_str());
     }
     const double t_extract = since(t);
 
     // 2. training
     t = std::chrono::steady_clock::now();
     TrainConfig cfg = demo_train_config(o, in[0].aligned, in[1].aligned, in[0].masks, in[1].masks);
-    say("demo: [2/4] training the lite 64 model, %lld iterations of batch %d (%s schedule)", (long long)cfg.iters,
+    say("demo: [2/5] training the lite 64 model, %lld iterations of batch %d (%s schedule)", (long long)cfg.iters,
         cfg.batch, cfg.schedule.c_str());
     if (!train(cfg)) {
         say("demo: interrupted; the model so far is in %s", cfg.model_dir.c_str());
@@ -656,7 +664,7 @@ int data_demo(const DemoOptions& o) {
     // The scored faces and A's references come from interleaved frames, so no reference is a scored face.
     std::vector<DemoSwap> swaps =
         demo_swap_crops(model, crops_of(fa, spread(fa.size(), size_t(o.eval), 0.0), eval_files));
-    say("demo: [3/4] swapped %zu of A's %zu faces to B", swaps.size(), fa.size());
+    say("demo: [3/5] swapped %zu of A's %zu faces to B", swaps.size(), fa.size());
     std::vector<ImageF> ins, outs;
     for (const DemoSwap& d : swaps) ins.push_back(d.input), outs.push_back(d.swap);
     const std::string dir_in = (fsys::path(o.out) / "swap_input").string(),
@@ -685,7 +693,7 @@ int data_demo(const DemoOptions& o) {
         std::vector<std::string> vfiles;
         std::vector<size_t> first;
         for (size_t i = 0; i < fa.size() && i < size_t(o.video_frames); ++i) first.push_back(i);
-        say("demo: [4/4] the %zu-frame video of A's faces (input A | swap)", first.size());
+        say("demo: [4/5] the %zu-frame video of A's faces (input A | swap)", first.size());
         std::vector<DemoSwap> vs = demo_swap_crops(model, crops_of(fa, first, vfiles));
         std::vector<ImageF> frames;
         for (const DemoSwap& d : vs) {
@@ -693,6 +701,22 @@ int data_demo(const DemoOptions& o) {
             frames.push_back(hstack({&a, &s}));
         }
         video = write_video(o.out, frames, 25.0);
+    }
+
+    // 5. the conversion of A's footage itself (faceswap convert): detection, tracking, the swap pasted back into
+    //    the frames, side by side with the input
+    std::string converted;
+    if (!in[0].extract_from.empty()) {
+        ConvertOptions co;
+        co.input = in[0].extract_from;
+        co.output = (fsys::path(o.out) / "converted.mp4").string();
+        co.layout = OutputLayout::side_by_side;
+        co.max_frames = o.max_frames;
+        co.detect.auto_downscale = true;
+        say("demo: [5/5] converting %s (faceswap convert, input | result)", co.input.c_str());
+        ConvertStats cs = run_convert(co, Mtcnn::from_models(), model_generator(model, true), R);
+        converted = co.output;
+        say("demo: %lld frames, %lld faces swapped", (long long)cs.frames, (long long)cs.faces);
     }
 
     // identity scores, when the recognition net is there
@@ -725,6 +749,7 @@ int data_demo(const DemoOptions& o) {
              fmt_seconds(t_extract).c_str(), fmt_seconds(t_train).c_str(), fmt_seconds(since(t)).c_str());
     rep.line("demo: wrote %s (rows: input A | swap)%s%s; faces in %s and %s", grid.c_str(), video.empty() ? "" : ", ",
              video.c_str(), dir_in.c_str(), dir_sw.c_str());
+    if (!converted.empty()) rep.line("demo: A's footage converted to B: %s (input | result)", converted.c_str());
     rep.line("demo: training previews, losses and the model in %s/model; train on with", o.out.c_str());
     rep.line("      faceswap train --model %s/model --resume --iters 40000 --schedule faithful --gan", o.out.c_str());
     std::ofstream(fsys::path(o.out) / "report.txt") << rep.text.str();
