@@ -7,7 +7,7 @@
 
 #include "autograd/registry.h"
 #include "faceswap/commands.h"
-#include "faceswap/demo.h"
+#include "tools/demo.h"
 #include "faceswap/masks.h"
 #include "faceswap/eval.h"
 #include "faceswap/train.h"

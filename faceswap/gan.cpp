@@ -100,8 +100,10 @@ StepLosses GanTrainer::step(const GanBatch& a1, const GanBatch& b1, const GanBat
         opt.step();
         return v;
     };
-    out.d_a = d_step(*m_model.decoder_a, *m_model.disc_a, m_da, a1, "the loss of D_A");
-    out.d_b = d_step(*m_model.decoder_b, *m_model.disc_b, m_db, b1, "the loss of D_B");
+    if (m_opt.adversarial) {
+        out.d_a = d_step(*m_model.decoder_a, *m_model.disc_a, m_da, a1, "the loss of D_A");
+        out.d_b = d_step(*m_model.decoder_b, *m_model.disc_b, m_db, b1, "the loss of D_B");
+    }
 
     // --- generators: D is frozen (no gradients computed for it) ---
     GenLossOptions go;
@@ -109,6 +111,7 @@ StepLosses GanTrainer::step(const GanBatch& a1, const GanBatch& b1, const GanBat
     go.mask_hinge = ph.mask_hinge;
     go.m_mask = ph.m_mask;
     go.use_pl = ph.use_pl && bool(m_opt.perceptual);
+    go.adversarial = m_opt.adversarial;
     go.perceptual = m_opt.perceptual;
     auto g_step = [&](const Decoder& dec, const Discriminator& D, Adam& opt, const GanBatch& b, const char* name,
                       const Decoder* other) {

@@ -24,6 +24,10 @@ struct GanOptions {
     LossWeights weights;
     bool keep_optimizer_state = false;  ///< improvement: keep Adam's moments across phase changes
     bool cycle_loss = false;            ///< the original's use_cyclic_loss
+    /// The GAN: the discriminators' steps and the generators' adversarial term. Off, an iteration is the two G
+    /// steps without the adversarial term (the discriminators stay as initialised); the mask then learns only
+    /// from its own terms (hinge / L1 and TV), so this suits short runs, not real training.
+    bool adversarial = true;
     PerceptualLoss perceptual;          ///< used in phases with use_pl (skipped, with a note, when empty)
 };
 
@@ -36,8 +40,8 @@ class GanTrainer {
  public:
     GanTrainer(const ModelConfig& cfg, const Schedule& schedule, const GanOptions& opt, uint64_t seed);
 
-    /// One iteration: D steps on (a1, b1), G steps on (a2, b2). Throws, leaving the weights as they were before
-    /// the failing optimiser step, when a loss is not finite.
+    /// One iteration: D steps on (a1, b1) (not without the GAN; d_a, d_b are then 0), G steps on (a2, b2). Throws,
+    /// leaving the weights as they were before the failing optimiser step, when a loss is not finite.
     StepLosses step(const GanBatch& a1, const GanBatch& b1, const GanBatch& a2, const GanBatch& b2);
 
     int64_t iteration() const { return m_iter; }

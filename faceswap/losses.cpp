@@ -99,7 +99,7 @@ GenLossTerms generator_loss(const Encoder& enc, const Decoder& dec, const Discri
     DecoderOut out = dec.forward(enc.forward(x));
     Tensor m = composite(out.alpha, out.bgr, x);
     GenLossTerms t;
-    Tensor adv = adversarial_loss(D, m, out.bgr, x, o.w);
+    Tensor adv = o.adversarial ? adversarial_loss(D, m, out.bgr, x, o.w) : Tensor::zeros({});
     Tensor rec = recon_loss(out, y, eyes, o.w);
     Tensor edge = edge_loss(out.bgr, y, eyes, o.w);
     Tensor al = alpha_loss(out.alpha, o.mask_hinge, o.m_mask);

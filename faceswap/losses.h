@@ -54,6 +54,7 @@ struct GenLossOptions {
     bool use_pl = false;
     PerceptualLoss perceptual;    ///< required when use_pl
     double pl_lambda = 0.5;       ///< the Beta(0.2,0.2) draw that mixes b and m for the PL
+    bool adversarial = true;      ///< false: no adversarial term (D is not run; GenLossTerms::adv is 0)
 };
 
 /// The generator loss of one identity: adversarial + reconstruction + edge + PL + α terms + L2 of the generator's

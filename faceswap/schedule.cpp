@@ -38,10 +38,29 @@ Schedule Schedule::colab(int64_t total, int64_t display) {
     return s;
 }
 
+// For runs of a few hundred iterations (the demo): the faithful table's mask-hinge and learning-rate phases, with
+// two changes. No decoder swap: swapped at 8T/10, each decoder has 2T/10 iterations left to re-learn its own
+// person, which in a short run it cannot (measured: the swap then draws the wrong person). And the perceptual
+// loss (when it is on) from the start, since a short run has no time for a warm-up without it.
+Schedule Schedule::short_run(int64_t total, int64_t display) {
+    Schedule s;
+    s.total = total;
+    s.display = display;
+    s.phases = {{0, 1, true, false, 0.0, 1.0, false, "warm-up"},
+                {3, 10, true, true, 0.5, 1.0, false, "3T/10: mask hinge 0.5"},
+                {2, 5, true, true, 0.2, 1.0, false, "2T/5: mask hinge 0.2"},
+                {1, 2, true, true, 0.4, 1.0, false, "T/2: mask hinge 0.4"},
+                {2, 3, true, false, 0.0, 0.3, false, "2T/3: hinge off, lr x0.3"},
+                {8, 10, true, true, 0.1, 0.3, false, "8T/10: hinge 0.1"},
+                {9, 10, true, false, 0.0, 0.1, false, "9T/10: hinge off, lr x0.1"}};
+    return s;
+}
+
 Schedule Schedule::by_name(const std::string& name, int64_t total, int64_t display) {
     if (name == "faithful") return faithful(total, display);
     if (name == "colab") return colab(total, display);
-    FS_FAIL("schedule: unknown schedule '", name, "' (faithful or colab)");
+    if (name == "short") return short_run(total, display);
+    FS_FAIL("schedule: unknown schedule '", name, "' (faithful, colab or short)");
 }
 
 int64_t Schedule::start(size_t k) const {

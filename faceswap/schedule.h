@@ -28,7 +28,9 @@ struct Schedule {
     static Schedule faithful(int64_t total = 40000, int64_t display = 300);
     /// The Colab demo's variant (lite, hybrid norm, batch 4, T = 34 000).
     static Schedule colab(int64_t total = 34000, int64_t display = 300);
-    /// By name: "faithful" or "colab".
+    /// For runs of a few hundred iterations (faceswap demo): see schedule.cpp.
+    static Schedule short_run(int64_t total, int64_t display = 300);
+    /// By name: "faithful", "colab" or "short".
     static Schedule by_name(const std::string& name, int64_t total, int64_t display = 300);
 
     /// First iteration of phase k.

@@ -1,7 +1,8 @@
 // synthetic.cpp: a tiny 2-D face renderer. Each pixel is shaded by painting soft-edged shapes back to front
-// (background, hair, face, brows, eye whites, irises, mouth), in face coordinates obtained by undoing the
-// frame's roll, scale and the shift that stands in for yaw/pitch. Edges are anti-aliased by coverage over one
-// pixel, so small renders stay smooth enough to learn from.
+// (background, hair, face, brows, eye whites, irises, nose, mouth), in face coordinates obtained by undoing the
+// frame's roll, scale and the shift that stands in for yaw/pitch; inner features shift further than the outline
+// and the nose tip furthest (a cheap parallax that makes the turn of the head visible). Edges are anti-aliased by
+// coverage over one pixel, so small renders stay smooth enough to learn from.
 #include "faceswap/synthetic.h"
 
 #include <algorithm>
@@ -19,6 +20,7 @@ FaceIdentity identity_b() {
     b.eye_rx = 0.09, b.eye_ry = 0.075, b.eye_dx = 0.25, b.eye_y = -0.10;
     b.brow_thick = 0.045, b.brow_y = -0.25;
     b.brow_color[0] = 0.05, b.brow_color[1] = 0.05, b.brow_color[2] = 0.08;
+    b.nose_w = 0.10, b.nose_len = 0.11, b.nose_y = 0.12;
     b.mouth_w = 0.30, b.mouth_y = 0.30;
     b.lip_color[0] = 0.25, b.lip_color[1] = 0.20, b.lip_color[2] = 0.45;
     b.hair_color[0] = 0.15, b.hair_color[1] = 0.45, b.hair_color[2] = 0.75;
@@ -104,6 +106,23 @@ Tensor render_face(const FaceIdentity& id, const FrameParams& f, int size) {
                 const double pupil[3] = {0.05, 0.05, 0.05};
                 paint(p, pupil, white_a * coverage(ellipse_sd(ex, ey, ix0, iy0, ir * 0.45, ir * 0.45), pxw));
             }
+            // nose: a shaded ridge whose lower end (the tip, with two nostrils) moves further with the pose
+            {
+                double t = std::clamp((ey - (id.nose_y - id.nose_len)) / (2 * id.nose_len), 0.0, 1.0);
+                double nx = ex - 0.35 * t * shift_x / squash, ny = ey - 0.35 * t * shift_y;
+                double shade[3];
+                for (int c = 0; c < 3; ++c) shade[c] = id.skin[c] * 0.78;
+                paint(p, shade,
+                      0.6 * face_a *
+                          coverage(ellipse_sd(nx, ny, 0, id.nose_y, id.nose_w * (0.5 + 0.5 * t), id.nose_len), pxw));
+                const double nostril[3] = {0.12, 0.12, 0.2};
+                for (int side = -1; side <= 1; side += 2)
+                    paint(p, nostril,
+                          0.8 * face_a *
+                              coverage(ellipse_sd(nx, ny, side * id.nose_w * 0.55, id.nose_y + id.nose_len * 0.8,
+                                                  id.nose_w * 0.3, id.nose_w * 0.18),
+                                       pxw));
+            }
             // mouth: an ellipse whose height opens with mouth_open, bent by the smile
             double mx = ex / id.mouth_w;
             double bend = -f.smile * 0.06 * (1 - mx * mx);
@@ -112,8 +131,8 @@ Tensor render_face(const FaceIdentity& id, const FrameParams& f, int size) {
             paint(p, id.lip_color, mouth_a);
             const double inside[3] = {0.1, 0.1, 0.25};
             if (f.mouth_open > 0.05)
-                paint(p, inside, mouth_a * coverage(ellipse_sd(ex, ey - bend, 0, id.mouth_y, id.mouth_w * 0.8,
-                                                                mh * 0.6), pxw));
+                paint(p, inside,
+                      mouth_a * coverage(ellipse_sd(ex, ey - bend, 0, id.mouth_y, id.mouth_w * 0.8, mh * 0.6), pxw));
             // light: brighten one side of the face
             double light = 1.0 + 0.25 * f.light * fx * face_a;
             for (int c = 0; c < 3; ++c)

@@ -16,6 +16,7 @@ struct FaceIdentity {
     double eye_rx = 0.11, eye_ry = 0.06, eye_dx = 0.22, eye_y = -0.12;
     double brow_thick = 0.025, brow_y = -0.26;
     double brow_color[3] = {0.15, 0.2, 0.25};
+    double nose_w = 0.07, nose_len = 0.16, nose_y = 0.10;  ///< nose half-width, half-length, centre y
     double mouth_w = 0.22, mouth_y = 0.32;
     double lip_color[3] = {0.35, 0.35, 0.70};
     double hair_color[3] = {0.10, 0.15, 0.25};

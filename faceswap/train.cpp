@@ -44,7 +44,8 @@ std::map<std::string, std::string> config_to_map(const TrainConfig& c) {
             {"seed", std::to_string(c.seed)},
             {"keep_optimizer_state", c.keep_optimizer_state ? "1" : "0"},
             {"threads", std::to_string(c.threads)},
-            {"perceptual", perceptual_mode_name(c.perceptual)}};
+            {"perceptual", perceptual_mode_name(c.perceptual)},
+            {"adversarial", c.adversarial ? "1" : "0"}};
 }
 
 int64_t to_int(const std::string& v, const std::string& key) {
@@ -88,6 +89,7 @@ void set_config_value(TrainConfig& c, const std::string& k, const std::string& v
     else if (k == "keep_optimizer_state") c.keep_optimizer_state = to_bool(v, k);
     else if (k == "threads") c.threads = int(to_int(v, k));
     else if (k == "perceptual") c.perceptual = parse_perceptual_mode(v);
+    else if (k == "adversarial") c.adversarial = to_bool(v, k);
     else FS_FAIL("config: unknown key '", k, "'");
 }
 
@@ -299,6 +301,7 @@ int run_training(const TrainConfig& cfg, bool resume, BatchSource& src_a, BatchS
     GanOptions opt;
     opt.keep_optimizer_state = cfg.keep_optimizer_state;
     opt.perceptual = perceptual_for_training(cfg.perceptual, opt.weights.w_pl);
+    opt.adversarial = cfg.adversarial;
     GanTrainer t(cfg.model, schedule, opt, cfg.seed);
     if (resume) {
         FS_CHECK(fsys::exists(ckpt), "train: --resume but ", ckpt, " does not exist (nothing to resume; drop --resume "
@@ -369,6 +372,7 @@ int run_training(const TrainConfig& cfg, bool resume, BatchSource& src_a, BatchS
             std::printf("train: perceptual loss (face-api recognition ResNet) from iteration %lld\n",
                         (long long)pl_start);
         else std::printf("train: perceptual loss off\n");
+        if (!opt.adversarial) std::printf("train: GAN off (no discriminator steps, no adversarial term)\n");
     }
     while (t.iteration() < cfg.iters) {
         const bool session_done = cfg.stop_after > 0 && t.iteration() - first >= cfg.stop_after;
@@ -444,7 +448,7 @@ const char* k_train_usage =
     "  --model DIR             model folder (default ./model)\n"
     "  --batch N               faces per identity per batch, even (default 8)\n"
     "  --iters N               total iterations (default 40000)\n"
-    "  --schedule S            faithful (default) or colab\n"
+    "  --schedule S            faithful (default), colab, or short (for runs of a few hundred iterations)\n"
     "  --keep-optimizer-state  keep Adam's moments across phase changes (the original resets them)\n"
     "  --save-every N          checkpoint interval (default 300)\n"
     "  --backup-every N        backup interval (default 5000)\n"
@@ -454,6 +458,9 @@ const char* k_train_usage =
     "                          face-api.js recognition ResNet: auto (default: on when its model file is found,\n"
     "                          otherwise a warning and off), on (a missing model file is an error) or off\n"
     "  --no-perceptual         the same as --perceptual off\n"
+    "  --no-gan                no discriminators and no adversarial term: faster, for runs of a few hundred\n"
+    "                          iterations (the masks then learn only from their own terms; not for real training)\n"
+    "  --gan                   the GAN back on (the default; for --resume of a run that had it off)\n"
     "  --models DIR            folder holding faceapi/face_recognition_model-weights_manifest.json (+ .bin);\n"
     "                          also searched: $FACESWAP_MODELS, ./models, $FACESWAP_DATA\n"
     "  --threads N             data-loading threads (default: automatic)\n"
@@ -506,6 +513,8 @@ int train_main(const std::vector<std::string>& args) {
         else if (a == "--no-self-attention") cfg.model.self_attention = false;
         else if (a == "--keep-optimizer-state") cfg.keep_optimizer_state = true;
         else if (a == "--no-perceptual") cfg.perceptual = PerceptualMode::off;
+        else if (a == "--no-gan") cfg.adversarial = false;
+        else if (a == "--gan") cfg.adversarial = true;
         else if (a == "--models") {
             FS_CHECK(i + 1 < args.size(), "train: --models needs a folder");
             set_models_dir(args[++i]);

@@ -36,6 +36,8 @@ struct TrainConfig {
     /// The perceptual loss in the schedule's PL phases: auto (on when the face-api model is found, else a
     /// warning), on (a missing model is an error) or off.
     PerceptualMode perceptual = PerceptualMode::automatic;
+    /// The GAN (discriminator steps and adversarial term); off only for short runs (GanOptions::adversarial).
+    bool adversarial = true;
 };
 
 /// Reads "key = value" lines (the format train.cfg is saved in) into cfg; unknown keys are errors.

@@ -208,3 +208,34 @@ TEST(Gan, CorruptOrMismatchedFilesAreRefused) {
     GanTrainer t3(lite64(), Schedule::faithful(), GanOptions{}, 1);
     EXPECT_THROW(t3.load_checkpoint(p), Error);
 }
+
+TEST(Gan, WithoutTheGanOnlyTheGeneratorsLearn) {
+    // adversarial = false: no discriminator step (D's weights stay as initialised, d losses 0), no adversarial
+    // term in the generator loss, and the generators still learn.
+    GanOptions o;
+    o.adversarial = false;
+    GanTrainer t(lite64(), Schedule::short_run(100, 10), o, 1);
+    FaceSwapModel before(lite64());
+    {
+        NoGradGuard ng;
+        NamedTensors src = t.model().named_tensors(), dst = before.named_tensors();
+        for (size_t i = 0; i < src.size(); ++i) dst[i].second.copy_from(src[i].second);
+    }
+    std::mt19937_64 rng(6);
+    GanBatch a = random_batch(rng, 1), b = random_batch(rng, 1);
+    StepLosses l = t.step(a, b, a, b);
+    EXPECT_EQ(l.d_a, 0.0);
+    EXPECT_EQ(l.d_b, 0.0);
+    EXPECT_EQ(l.g_a.adv, 0.0);
+    EXPECT_GT(l.g_a.recon, 0.0);
+    auto diff = [](const Module& x, const Module& y) {
+        NamedTensors tx = x.named_parameters(), ty = y.named_parameters();
+        double m = 0;
+        for (size_t i = 0; i < tx.size(); ++i) m = std::max(m, max_abs_diff(tx[i].second, ty[i].second));
+        return m;
+    };
+    EXPECT_EQ(diff(*t.model().disc_a, *before.disc_a), 0.0);
+    EXPECT_EQ(diff(*t.model().disc_b, *before.disc_b), 0.0);
+    EXPECT_GT(diff(*t.model().encoder, *before.encoder), 0.0);
+    EXPECT_GT(diff(*t.model().decoder_b, *before.decoder_b), 0.0);
+}

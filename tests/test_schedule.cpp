@@ -38,3 +38,13 @@ TEST(Schedule, ColabSwapsAtTwoThirds) {
     EXPECT_EQ(swaps, 1u);
     EXPECT_THROW(Schedule::by_name("nope", 100), Error);
 }
+
+TEST(Schedule, ShortRunHasNoDecoderSwap) {
+    Schedule s = Schedule::by_name("short", 200, 20);
+    for (const Phase& p : s.phases) EXPECT_FALSE(p.swap_decoders) << p.name;
+    // the faithful table swaps, which is what the short one leaves out
+    bool swaps = false;
+    for (const Phase& p : Schedule::faithful(200, 20).phases) swaps = swaps || p.swap_decoders;
+    EXPECT_TRUE(swaps);
+    EXPECT_EQ(s.phases.size(), Schedule::faithful(200, 20).phases.size() - 1);
+}
