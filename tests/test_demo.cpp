@@ -4,8 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <array>
-#include <cstdio>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -19,25 +18,6 @@ using namespace fs;
 namespace fsys = std::filesystem;
 
 namespace {
-
-struct Result {
-    int rc;
-    std::string out;
-};
-
-// Runs the built faceswap binary with `args` (stdout and stderr together).
-Result run_cli(const std::string& args) {
-    std::string cmd = std::string(FS_BINARY_DIR) + "/faceswap " + args + " 2>&1";
-    Result r{-1, ""};
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) return r;
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-    int status = ::pclose(p);
-    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
 
 std::string fresh_dir(const std::string& name) {
     auto d = fsys::temp_directory_path() / ("fs_demo_" + name + "_" + std::to_string(::getpid()));
@@ -143,7 +123,7 @@ TEST(Demo, ShortRunWritesItsFilesAndPrintsTheScores) {
     const std::string size = "--iters 2 --faces 8 --eval 4 --video-frames 6";
 #endif
     const std::string out = fresh_dir("run");
-    Result r = run_cli("demo --out " + out + " " + size + " --no-check");
+    CliResult r = run_cli("demo --out " + out + " " + size + " --no-check");
     ASSERT_EQ(r.rc, 0) << r.out;
     for (const char* f : {"faceA/0000.png", "faceB/0000.png", "model/model.safetensors", "model/preview.png",
                           "model/losses.csv", "swap_grid.png", "scores.tsv", "report.txt"})
@@ -185,7 +165,7 @@ TEST(Demo, ShortRunWritesItsFilesAndPrintsTheScores) {
     EXPECT_NE(text.str().find("did nothing"), std::string::npos);
 
     // A second run into the same folder replaces the first; a folder of someone else's files is refused.
-    Result again = run_cli("demo --out " + out + " --model " + out +
+    CliResult again = run_cli("demo --out " + out + " --model " + out +
                            "/model/model.safetensors --eval 2 "
                            "--video-frames 0 --no-check");
     EXPECT_EQ(again.rc, 0) << again.out;
@@ -193,7 +173,7 @@ TEST(Demo, ShortRunWritesItsFilesAndPrintsTheScores) {
     const std::string other = fresh_dir("other");
     fsys::create_directories(other);
     std::ofstream(other + "/mine.txt") << "x";
-    Result refused = run_cli("demo --out " + other + " --iters 1");
+    CliResult refused = run_cli("demo --out " + other + " --iters 1");
     EXPECT_EQ(refused.rc, 1);
     EXPECT_NE(refused.out.find("earlier demo did not write"), std::string::npos) << refused.out;
     EXPECT_TRUE(fsys::exists(other + "/mine.txt"));
@@ -202,22 +182,22 @@ TEST(Demo, ShortRunWritesItsFilesAndPrintsTheScores) {
 }
 
 TEST(Demo, ClearErrorsAndHelp) {
-    Result help = run_cli("demo --help");
+    CliResult help = run_cli("demo --help");
     EXPECT_EQ(help.rc, 0);
     for (const char* s : {"--data", "--quick", "--iters", "PSNR", "SSIM", "baseline"})
         EXPECT_NE(help.out.find(s), std::string::npos) << s;
-    Result odd = run_cli("demo --batch 3");
+    CliResult odd = run_cli("demo --batch 3");
     EXPECT_EQ(odd.rc, 1);
     EXPECT_NE(odd.out.find("--batch must be even"), std::string::npos) << odd.out;
-    Result bad = run_cli("demo --frobnicate");
+    CliResult bad = run_cli("demo --frobnicate");
     EXPECT_EQ(bad.rc, 1);
     EXPECT_NE(bad.out.find("unknown option"), std::string::npos) << bad.out;
-    Result sched = run_cli("demo --schedule nope");
+    CliResult sched = run_cli("demo --schedule nope");
     EXPECT_EQ(sched.rc, 1);
     EXPECT_NE(sched.out.find("unknown schedule"), std::string::npos) << sched.out;
     const std::string empty = fresh_dir("nodata");
     fsys::create_directories(empty);
-    Result nodata = run_cli("demo --data " + empty + " --out " + empty + "/out");
+    CliResult nodata = run_cli("demo --data " + empty + " --out " + empty + "/out");
     EXPECT_EQ(nodata.rc, 1);
     EXPECT_NE(nodata.out.find("for person A"), std::string::npos) << nodata.out;
     fsys::remove_all(empty);
@@ -234,7 +214,7 @@ TEST(Demo, DataModeExtractsTrainsAndSwaps) {
     fsys::create_directories(root + "/in");
     fsys::create_symlink(seq + "lp_d9_man_glasses/source_d9.mp4", root + "/in/A.mp4");
     fsys::create_directory_symlink(seq + "lp_d14_woman_asian/img", root + "/in/B");
-    Result r = run_cli("demo --data " + root + "/in --out " + root +
+    CliResult r = run_cli("demo --data " + root + "/in --out " + root +
                        "/out --max-frames 6 --iters 1 --eval 4 "
                        "--video-frames 4");
     ASSERT_EQ(r.rc, 0) << r.out;
