@@ -89,15 +89,21 @@ static std::vector<TestCase> attention_cases() {
             // 3 items × 2 query blocks over 2 threads: one item's blocks split between threads (its dk/dv summed
             // from two partial buffers), the others whole
             {"tiles_b3_n200", {t({3, 200, 2}), t({3, 140, 2}), t({3, 140, 3})}, {}},
+            // the register-blocked products' full blocks (6 rows × 4 vectors of 16) and their masked tails:
+            // E = 69 is 64 + 5 value columns, M = 40 keys is 2 vectors + 8, N = 14 rows is 6 + 6 + 2
+            {"blocks_n14_m40_d8_e69", {t({1, 14, 8}), t({1, 40, 8}), t({1, 40, 69})}, AttentionParams{0.3}},
             // D above the fast path's small-D kernels (> 32): its SGEMM route
             {"wide_d40", {t({2, 20, 40}), t({2, 33, 40}), t({2, 33, 6})}, AttentionParams{0.2}}};
 }
 
 static std::vector<PerfCase> attention_perf() {
     // faceswap-GAN's attention maps at RES 64 (spec §2.5): decoder 32×32 (C 128, C/8 16) and 64×64 (C 64, C/8 8),
-    // at batch 1 here because the reference kernel is naive.
-    InputSpec q1{{1, 1024, 16}}, v1{{1, 1024, 128}}, q2{{1, 4096, 8}}, v2{{1, 4096, 64}};
-    return {{"b1_n1024_d16_e128", {q1, q1, v1}, {}}, {"b1_n4096_d8_e64", {q2, q2, v2}, {}}};
+    // at batch 1 (conversion), and the 64×64 map at the training batch of 8.
+    InputSpec q1{{1, 1024, 16}}, v1{{1, 1024, 128}}, q2{{1, 4096, 8}}, v2{{1, 4096, 64}}, q8{{8, 4096, 8}},
+        v8{{8, 4096, 64}};
+    return {{"b1_n1024_d16_e128", {q1, q1, v1}, {}},
+            {"b1_n4096_d8_e64", {q2, q2, v2}, {}},
+            {"b8_n4096_d8_e64", {q8, q8, v8}, {}}};
 }
 
 const OpSpec k_spec_attention = {"attention", 3, 3, attention_fwd, attention_bwd, attention_cases, attention_perf,

@@ -214,6 +214,15 @@ static std::vector<PerfCase> conv2d_perf() {
         pc("dec_res_3x3_64to64_64px", {8, 64, 64, 64}, {64, 64, 3, 3}, false, P::tf_same(3, 3, 1, 64, 64)),
         pc("dec_head_5x5_64to3_64px", {8, 64, 64, 64}, {3, 64, 5, 5}, true, P::tf_same(5, 5, 1, 64, 64)),
         pc("disc_in_4x4s2_6to64_64px", {8, 6, 64, 64}, {64, 6, 4, 4}, false, P::tf_same(4, 4, 2, 64, 64)),
+        // RES 128: the layers whose maps grow with the resolution (the encoder's input and first block, the
+        // decoder's last residual block)
+        pc("enc_in_5x5_3to64_128px", {8, 3, 128, 128}, {64, 3, 5, 5}, false, P::tf_same(5, 5, 1, 128, 128)),
+        pc("enc_block_3x3s2_64to128_128px", {8, 64, 128, 128}, {128, 64, 3, 3}, false,
+           P::tf_same(3, 3, 2, 128, 128)),
+        pc("dec_res_3x3_64to64_128px", {8, 64, 128, 128}, {64, 64, 3, 3}, false, P::tf_same(3, 3, 1, 128, 128)),
+        // batch 1, as conversion runs them
+        pc("b1_dec_res_3x3_64to64_64px", {1, 64, 64, 64}, {64, 64, 3, 3}, false, P::tf_same(3, 3, 1, 64, 64)),
+        pc("b1_upscale_ps_3x3_512to1024_8px", {1, 512, 8, 8}, {1024, 512, 3, 3}, true, P::tf_same(3, 3, 1, 8, 8)),
     };
 }
 

@@ -5,6 +5,7 @@
 // row log-sum-exp, then per tile P = exp(S − lse), dV += Pᵀ dO, dP = dO Vᵀ, dS = P ⊙ (dP − Δ), dQ += dS K,
 // dK += dSᵀ Q, with Δ_i = dO_i·O_i. Batch items run in parallel.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -87,99 +88,186 @@ float exp_shift_sum(const float* x, float shift, float* y, int64_t n) {
 // on a transposed key tile kt (D × bk) held in L1: each is a sequence of 16-lane FMAs along the keys.
 constexpr int64_t k_small_d = 32;
 
-// kt (D × bk) = transpose of the bk key rows (bk × D).
-void transpose_keys(const float* k, int64_t bk, int64_t D, float* kt) {
-    for (int64_t j = 0; j < bk; ++j)
-        for (int64_t c = 0; c < D; ++c) kt[c * bk + j] = k[j * D + c];
+// xt (cols × ld) = transpose of the rows × cols matrix x (row-major). Callers pad ld past a power of two so the
+// transposed rows do not all fall into the same cache sets.
+void transpose_into(const float* x, int64_t rows, int64_t cols, float* xt, int64_t ld) {
+    for (int64_t j = 0; j < rows; ++j)
+        for (int64_t c = 0; c < cols; ++c) xt[c * ld + j] = x[j * cols + c];
 }
 
-// S (bq × bk) = sc · Q (bq × D) · kt.
-__attribute__((target("avx512f"))) void scores_avx512(const float* q, int64_t bq, int64_t D, const float* kt,
-                                                      int64_t bk, float sc, float* S) {
-    for (int64_t r = 0; r < bq; ++r) {
-        const float* qr = q + r * D;
-        float* sr = S + r * bk;
-        for (int64_t j0 = 0; j0 < bk; j0 += 128) {  // 8 accumulators of 16 keys
-            const int64_t n = std::min<int64_t>(128, bk - j0);
-            __m512 acc[8];
-            for (int u = 0; u < 8; ++u) acc[u] = _mm512_setzero_ps();
-            for (int64_t c = 0; c < D; ++c) {
-                const __m512 a = _mm512_set1_ps(qr[c] * sc);
-                const float* kr = kt + c * bk + j0;
-                for (int u = 0; u < 8; ++u) {
-                    const int64_t left = n - 16 * u;
-                    if (left <= 0) break;
-                    const __mmask16 m = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
-                    acc[u] = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m, kr + 16 * u), acc[u]);
-                }
-            }
-            for (int u = 0; u < 8; ++u) {
-                const int64_t left = n - 16 * u;
-                if (left <= 0) break;
-                const __mmask16 m = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
-                _mm512_mask_storeu_ps(sr + j0 + 16 * u, m, acc[u]);
-            }
-        }
-    }
-}
+// The leading dimension of a transposed copy with `n` columns: n rounded up to 16, plus 16.
+int64_t padded_ld(int64_t n) { return (n + 15) / 16 * 16 + 16; }
 
-void scores_scalar(const float* q, int64_t bq, int64_t D, const float* kt, int64_t bk, float sc, float* S) {
+// S (bq × bk) = sc · Q (bq × D) · kt, kt with leading dimension ldk; also returns each row's maximum in mx. (The
+// AVX-512 path is rb_gemm on a scaled copy of Q, then row_max_avx512.)
+void scores_scalar(const float* q, int64_t bq, int64_t D, const float* kt, int64_t ldk, int64_t bk, float sc,
+                   float* S, float* mx) {
     for (int64_t r = 0; r < bq; ++r) {
         float* sr = S + r * bk;
         std::fill(sr, sr + bk, 0.f);
         for (int64_t c = 0; c < D; ++c) {
             const float a = q[r * D + c] * sc;
-            for (int64_t j = 0; j < bk; ++j) sr[j] += a * kt[c * bk + j];
+            for (int64_t j = 0; j < bk; ++j) sr[j] += a * kt[c * ldk + j];
         }
+        mx[r] = *std::max_element(sr, sr + bk);
     }
 }
 
-// dq (bq × D) += dS (bq × bk) · ktᵀ: D dot products of length bk per row.
+// dq (bq × D) += dS (bq × bk) · ktᵀ: D dot products of length bk per row, kt with leading dimension ldk. Two rows
+// × up to 8 channels at a time: 16 independent accumulator chains, each kt vector loaded once for both rows.
 __attribute__((target("avx512f"))) void dq_avx512(const float* dS, int64_t bq, int64_t bk, const float* kt,
-                                                  int64_t D, float* dq) {
-    for (int64_t r = 0; r < bq; ++r) {
-        const float* g = dS + r * bk;
-        for (int64_t c = 0; c < D; ++c) {
-            const float* kr = kt + c * bk;
-            __m512 acc = _mm512_setzero_ps();
-            int64_t j = 0;
-            for (; j + 16 <= bk; j += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(g + j), _mm512_loadu_ps(kr + j), acc);
-            float s = _mm512_reduce_add_ps(acc);
-            for (; j < bk; ++j) s += g[j] * kr[j];
-            dq[r * D + c] += s;
+                                                  int64_t ldk, int64_t D, float* dq) {
+    for (int64_t r = 0; r < bq; r += 2) {
+        const int64_t nr = std::min<int64_t>(2, bq - r);
+        const float* g0 = dS + r * bk;
+        const float* g1 = nr == 2 ? g0 + bk : g0;  // a lone last row is computed twice and stored once
+        for (int64_t c0 = 0; c0 < D; c0 += 8) {
+            const int nc = int(std::min<int64_t>(8, D - c0));
+            __m512 a0[8], a1[8];
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; ++c) a0[c] = _mm512_setzero_ps(), a1[c] = _mm512_setzero_ps();
+            for (int64_t j = 0; j < bk; j += 16) {
+                const __mmask16 m = bk - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (bk - j)) - 1);
+                const __m512 v0 = _mm512_maskz_loadu_ps(m, g0 + j), v1 = _mm512_maskz_loadu_ps(m, g1 + j);
+#pragma GCC unroll 8
+                for (int c = 0; c < 8; ++c) {
+                    if (c >= nc) break;
+                    const __m512 kv = _mm512_maskz_loadu_ps(m, kt + (c0 + c) * ldk + j);
+                    a0[c] = _mm512_fmadd_ps(v0, kv, a0[c]);
+                    a1[c] = _mm512_fmadd_ps(v1, kv, a1[c]);
+                }
+            }
+            for (int c = 0; c < nc; ++c) {
+                dq[r * D + c0 + c] += _mm512_reduce_add_ps(a0[c]);
+                if (nr == 2) dq[(r + 1) * D + c0 + c] += _mm512_reduce_add_ps(a1[c]);
+            }
         }
     }
 }
 
-void dq_scalar(const float* dS, int64_t bq, int64_t bk, const float* kt, int64_t D, float* dq) {
+void dq_scalar(const float* dS, int64_t bq, int64_t bk, const float* kt, int64_t ldk, int64_t D, float* dq) {
     for (int64_t r = 0; r < bq; ++r)
         for (int64_t c = 0; c < D; ++c) {
             float s = 0;
-            for (int64_t j = 0; j < bk; ++j) s += dS[r * bk + j] * kt[c * bk + j];
+            for (int64_t j = 0; j < bk; ++j) s += dS[r * bk + j] * kt[c * ldk + j];
             dq[r * D + c] += s;
         }
 }
 
-// dkt (D × bk) += Qᵀ (D × bq) · dS (bq × bk): an AXPY of each dS row per query channel.
-__attribute__((target("avx512f"))) void dkt_avx512(const float* q, int64_t bq, int64_t D, const float* dS,
-                                                   int64_t bk, float* dkt) {
-    for (int64_t r = 0; r < bq; ++r) {
-        const float* g = dS + r * bk;
-        for (int64_t c = 0; c < D; ++c) {
-            const __m512 a = _mm512_set1_ps(q[r * D + c]);
-            float* out = dkt + c * bk;
-            int64_t j = 0;
-            for (; j + 16 <= bk; j += 16)
-                _mm512_storeu_ps(out + j, _mm512_fmadd_ps(a, _mm512_loadu_ps(g + j), _mm512_loadu_ps(out + j)));
-            for (; j < bk; ++j) out[j] += q[r * D + c] * g[j];
+// dkt (D × bk, leading dimension ldk) += Qᵀ (D × bq) · dS (bq × bk). (The AVX-512 path uses rb_gemm.)
+void dkt_scalar(const float* q, int64_t bq, int64_t D, const float* dS, int64_t bk, float* dkt, int64_t ldk) {
+    for (int64_t r = 0; r < bq; ++r)
+        for (int64_t c = 0; c < D; ++c)
+            for (int64_t j = 0; j < bk; ++j) dkt[c * ldk + j] += q[r * D + c] * dS[r * bk + j];
+}
+
+// --- register-blocked products ------------------------------------------------------------------------------
+// C (rows × n) = [C · row_scale] + A · B with A(i, k) = a[i·as + k·ak] (row-major A, or a transposed one, read in
+// place) and B row-major (K × n, leading dimension ldb). A block of R ≤ 6 rows × W ≤ 4 vectors of 16 columns
+// stays in up to 24 zmm accumulators for the whole K loop: per k, W loads of B, R broadcasts of A and R·W FMAs.
+// The last vector of a block is masked, so any n works. The tiles here are small (K ≤ 256, B ≤ 64 KiB), which
+// is where the packed SGEMM loses most of its time to packing.
+// GCC keeps an accumulator array in registers only when its loops are unrolled before scalar replacement, hence
+// the pragmas; the empty asm pins each loaded B vector to a register (the same device as conv_fast.cpp's).
+#define FS_ATTN_IN_REGISTER(v) asm("" : "+v"(v))
+
+template <int R, int W>
+__attribute__((target("avx512f"))) void rb_block(const float* a, int64_t as, int64_t ak, const float* b,
+                                                 int64_t ldb, int64_t K, float* c, int64_t ldc, __mmask16 last,
+                                                 const float* row_scale, bool acc_in) {
+    __m512 acc[R][W];
+    __mmask16 mk[W];
+#pragma GCC unroll 4
+    for (int u = 0; u < W; ++u) mk[u] = u == W - 1 ? last : __mmask16(0xffff);
+    if (acc_in) {
+#pragma GCC unroll 6
+        for (int i = 0; i < R; ++i) {
+            const __m512 sc = _mm512_set1_ps(row_scale ? row_scale[i] : 1.f);
+#pragma GCC unroll 4
+            for (int u = 0; u < W; ++u)
+                acc[i][u] = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk[u], c + i * ldc + 16 * u), sc);
+        }
+    } else {
+#pragma GCC unroll 6
+        for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+            for (int u = 0; u < W; ++u) acc[i][u] = _mm512_setzero_ps();
+    }
+    const float* ar[R];
+#pragma GCC unroll 6
+    for (int i = 0; i < R; ++i) ar[i] = a + i * as;
+    for (int64_t k = 0; k < K; ++k, b += ldb) {
+        __m512 bv[W];
+#pragma GCC unroll 4
+        for (int u = 0; u < W; ++u) {
+            bv[u] = _mm512_maskz_loadu_ps(mk[u], b + 16 * u);
+            FS_ATTN_IN_REGISTER(bv[u]);
+        }
+        const int64_t ko = k * ak;
+#pragma GCC unroll 6
+        for (int i = 0; i < R; ++i) {
+            const __m512 av = _mm512_set1_ps(ar[i][ko]);
+#pragma GCC unroll 4
+            for (int u = 0; u < W; ++u) acc[i][u] = _mm512_fmadd_ps(av, bv[u], acc[i][u]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+        for (int u = 0; u < W; ++u) _mm512_mask_storeu_ps(c + i * ldc + 16 * u, mk[u], acc[i][u]);
+}
+
+using RbFn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, float*, int64_t, __mmask16,
+                      const float*, bool);
+
+template <int R>
+constexpr std::array<RbFn, 4> rb_row() {
+    return {rb_block<R, 1>, rb_block<R, 2>, rb_block<R, 3>, rb_block<R, 4>};
+}
+
+void rb_gemm(int64_t rows, int64_t n, int64_t K, const float* a, int64_t as, int64_t ak, const float* b,
+             int64_t ldb, float* c, int64_t ldc, const float* row_scale, bool acc_in) {
+    static constexpr std::array<std::array<RbFn, 4>, 6> table = {rb_row<1>(), rb_row<2>(), rb_row<3>(),
+                                                                 rb_row<4>(), rb_row<5>(), rb_row<6>()};
+    for (int64_t c0 = 0; c0 < n; c0 += 64) {
+        const int64_t cols = std::min<int64_t>(64, n - c0);
+        const int64_t W = (cols + 15) / 16, tail = cols - 16 * (W - 1);
+        const __mmask16 last = tail == 16 ? __mmask16(0xffff) : __mmask16((1u << tail) - 1);
+        for (int64_t r0 = 0; r0 < rows; r0 += 6) {
+            const int64_t R = std::min<int64_t>(6, rows - r0);
+            table[size_t(R - 1)][size_t(W - 1)](a + r0 * as, as, ak, b + c0, ldb, K, c + r0 * ldc + c0, ldc, last,
+                                                row_scale ? row_scale + r0 : nullptr, acc_in);
         }
     }
 }
 
-void dkt_scalar(const float* q, int64_t bq, int64_t D, const float* dS, int64_t bk, float* dkt) {
-    for (int64_t r = 0; r < bq; ++r)
-        for (int64_t c = 0; c < D; ++c)
-            for (int64_t j = 0; j < bk; ++j) dkt[c * bk + j] += q[r * D + c] * dS[r * bk + j];
+// mx[r] = max of row r of the bq × bk tile S.
+__attribute__((target("avx512f"))) void row_max_avx512(const float* S, int64_t bq, int64_t bk, float* mx) {
+    for (int64_t r = 0; r < bq; ++r) {
+        const float* sr = S + r * bk;
+        __m512 v = _mm512_set1_ps(-INFINITY);
+        for (int64_t j = 0; j < bk; j += 16) {
+            const __mmask16 m = bk - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (bk - j)) - 1);
+            v = _mm512_mask_max_ps(v, m, v, _mm512_maskz_loadu_ps(m, sr + j));
+        }
+        mx[r] = _mm512_reduce_max_ps(v);
+    }
+}
+
+// dS = P ⊙ (dP − Δ_r) · sc over one bq × bk tile, in place in dP.
+__attribute__((target("avx512f"))) void dscores_avx512(const float* P, float* dP, const float* delta, int64_t bq,
+                                                       int64_t bk, float sc) {
+    const __m512 vsc = _mm512_set1_ps(sc);
+    for (int64_t r = 0; r < bq; ++r) {
+        const __m512 dl = _mm512_set1_ps(delta[r]);
+        const float* pr = P + r * bk;
+        float* dpr = dP + r * bk;
+        for (int64_t j = 0; j < bk; j += 16) {
+            const __mmask16 m = bk - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (bk - j)) - 1);
+            const __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, dpr + j), dl);
+            _mm512_mask_storeu_ps(dpr + j, m, _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, pr + j), d), vsc));
+        }
+    }
 }
 
 bool use_avx512() {
@@ -187,14 +275,21 @@ bool use_avx512() {
     return b;
 }
 
-// S = sc · Q Kᵀ for one tile: the small-D kernel (kt already transposed) or SGEMM.
-void tile_scores(const float* q, int64_t bq, const float* k, const float* kt, int64_t bk, int64_t D, float sc,
-                 float* S) {
+// S = sc · Q Kᵀ for one tile, and each row's maximum in mx: for small D, rb_gemm on qs (= sc · Q, prepared by the
+// caller) and kt (the keys transposed with leading dimension ldk, offset to this tile), or the scalar kernel;
+// SGEMM above.
+void tile_scores(const float* q, const float* qs, int64_t bq, const float* k, const float* kt, int64_t ldk,
+                 int64_t bk, int64_t D, float sc, float* S, float* mx) {
     if (D <= k_small_d) {
-        if (use_avx512()) scores_avx512(q, bq, D, kt, bk, sc, S);
-        else scores_scalar(q, bq, D, kt, bk, sc, S);
+        if (use_avx512()) {
+            rb_gemm(bq, bk, D, qs, D, 1, kt, ldk, S, bk, nullptr, false);
+            row_max_avx512(S, bq, bk, mx);
+        } else {
+            scores_scalar(q, bq, D, kt, ldk, bk, sc, S, mx);
+        }
     } else {
         sgemm(false, true, bq, bk, D, sc, q, D, k, D, 0.f, S, bk);
+        for (int64_t r = 0; r < bq; ++r) mx[r] = *std::max_element(S + r * bk, S + (r + 1) * bk);
     }
 }
 
@@ -202,34 +297,54 @@ struct Dims {
     int64_t N, M, D, E;
 };
 
+// The keys of one batch item transposed (D × ldk) for the small-D kernels; empty when D is above them.
+std::vector<float> transposed_keys(const float* k, const Dims& d, int64_t ldk) {
+    std::vector<float> kt;
+    if (d.D <= k_small_d) {
+        kt.resize(static_cast<size_t>(d.D * ldk));
+        transpose_into(k, d.M, d.D, kt.data(), ldk);
+    }
+    return kt;
+}
+
 // Forward for the query rows [r_begin, r_end) of one batch item (r_begin a multiple of k_bq); lse (N) receives
-// each row's log-sum-exp of the scaled scores when non-null.
+// each row's log-sum-exp of the scaled scores when non-null. With AVX-512, O += P V runs on rb_gemm with the
+// online-softmax rescale of the earlier partial output folded into its accumulator load.
 void forward_one(const AttentionParams& prm, const Dims& d, const float* q, const float* k, const float* v, float* o,
                  float* lse, bool want_o, int64_t r_begin, int64_t r_end) {
     const float sc = float(prm.scale);
+    const bool fast = use_avx512();
+    const int64_t ldk = padded_ld(d.M);
+    const std::vector<float> kt = transposed_keys(k, d, ldk);
     std::vector<float> S(static_cast<size_t>(k_bq * k_bk)), m(static_cast<size_t>(k_bq)), l(static_cast<size_t>(k_bq));
-    std::vector<float> kt(static_cast<size_t>(k_bk * d.D));
+    std::vector<float> mx(static_cast<size_t>(k_bq)), keep(static_cast<size_t>(k_bq)), qs(static_cast<size_t>(k_bq * d.D));
     for (int64_t i0 = r_begin; i0 < r_end; i0 += k_bq) {
         const int64_t bq = std::min(k_bq, r_end - i0);
         std::fill(m.begin(), m.end(), -INFINITY);
         std::fill(l.begin(), l.end(), 0.f);
         float* ob = o ? o + i0 * d.E : nullptr;
-        if (want_o) std::fill(ob, ob + bq * d.E, 0.f);
+        if (want_o && !fast) std::fill(ob, ob + bq * d.E, 0.f);
+        for (int64_t i = 0; i < bq * d.D; ++i) qs[size_t(i)] = q[i0 * d.D + i] * sc;
         for (int64_t j0 = 0; j0 < d.M; j0 += k_bk) {
             const int64_t bk = std::min(k_bk, d.M - j0);
-            if (d.D <= k_small_d) transpose_keys(k + j0 * d.D, bk, d.D, kt.data());
-            tile_scores(q + i0 * d.D, bq, k + j0 * d.D, kt.data(), bk, d.D, sc, S.data());
+            tile_scores(q + i0 * d.D, qs.data(), bq, k + j0 * d.D, kt.empty() ? nullptr : kt.data() + j0, ldk, bk,
+                        d.D, sc, S.data(), mx.data());
             for (int64_t r = 0; r < bq; ++r) {
                 float* s = S.data() + r * bk;
-                float mx = *std::max_element(s, s + bk);
-                float m_new = std::max(m[size_t(r)], mx);
-                float keep = std::exp(m[size_t(r)] - m_new);  // 0 on the first tile (m = −inf)
-                l[size_t(r)] = l[size_t(r)] * keep + exp_shift_sum(s, m_new, s, bk);
+                const float m_new = std::max(m[size_t(r)], mx[size_t(r)]);
+                keep[size_t(r)] = std::exp(m[size_t(r)] - m_new);  // 0 on the first tile (m = −inf)
+                l[size_t(r)] = l[size_t(r)] * keep[size_t(r)] + exp_shift_sum(s, m_new, s, bk);
                 m[size_t(r)] = m_new;
-                if (want_o && keep != 1.f)
-                    for (int64_t e = 0; e < d.E; ++e) ob[r * d.E + e] *= keep;
             }
-            if (want_o) sgemm(false, false, bq, d.E, bk, 1.f, S.data(), bk, v + j0 * d.E, d.E, 1.f, ob, d.E);
+            if (!want_o) continue;
+            if (fast) {
+                rb_gemm(bq, d.E, bk, S.data(), bk, 1, v + j0 * d.E, d.E, ob, d.E, keep.data(), j0 > 0);
+            } else {
+                for (int64_t r = 0; r < bq; ++r)
+                    if (keep[size_t(r)] != 1.f)
+                        for (int64_t e = 0; e < d.E; ++e) ob[r * d.E + e] *= keep[size_t(r)];
+                sgemm(false, false, bq, d.E, bk, 1.f, S.data(), bk, v + j0 * d.E, d.E, 1.f, ob, d.E);
+            }
         }
         for (int64_t r = 0; r < bq; ++r) {
             if (want_o) {
@@ -242,11 +357,15 @@ void forward_one(const AttentionParams& prm, const Dims& d, const float* q, cons
 }
 
 // Backward for the query rows [r_begin, r_end) of one batch item: dq rows assigned, dk and dv ACCUMULATED (the
-// caller zeroes them; every row range adds its share).
+// caller zeroes them; every row range adds its share). With AVX-512 the four products of a tile run on rb_gemm
+// and the small-D kernels: dV += Pᵀ dO reads P transposed in place, dP = dO Vᵀ reads V transposed once per call,
+// and dKᵀ += Qᵀ dS accumulates in a transposed buffer that is added into dk at the end.
 void backward_one(const AttentionParams& prm, const Dims& d, const float* q, const float* k, const float* v,
                   const float* o, const float* dout, float* dq, float* dk, float* dv, int64_t r_begin,
                   int64_t r_end) {
     const float sc = float(prm.scale);
+    const bool fast = use_avx512();
+    const bool small = d.D <= k_small_d;
     std::vector<float> lse(static_cast<size_t>(d.N)), delta(static_cast<size_t>(d.N));
     forward_one(prm, d, q, k, v, nullptr, lse.data(), false, r_begin, r_end);
     for (int64_t i = r_begin; i < r_end; ++i) {
@@ -260,45 +379,58 @@ void backward_one(const AttentionParams& prm, const Dims& d, const float* q, con
     if (!dk) dk_s.resize(static_cast<size_t>(d.M * d.D)), dk = dk_s.data();
     if (!dv) dv_s.resize(static_cast<size_t>(d.M * d.E)), dv = dv_s.data();
     std::fill(dq + r_begin * d.D, dq + r_end * d.D, 0.f);
+    const int64_t ldk = padded_ld(d.M);
+    const std::vector<float> kt = transposed_keys(k, d, ldk);
+    std::vector<float> dkt(small ? static_cast<size_t>(d.D * ldk) : 0), vt;
+    if (fast) {
+        vt.resize(static_cast<size_t>(d.E * ldk));
+        transpose_into(v, d.M, d.E, vt.data(), ldk);
+    }
     std::vector<float> P(static_cast<size_t>(k_bq * k_bk)), dP(static_cast<size_t>(k_bq * k_bk));
-    std::vector<float> kt(static_cast<size_t>(k_bk * d.D)), dkt(static_cast<size_t>(k_bk * d.D));
-    const bool small = d.D <= k_small_d;
+    std::vector<float> mx(static_cast<size_t>(k_bq)), qs(static_cast<size_t>(k_bq * d.D));
     for (int64_t i0 = r_begin; i0 < r_end; i0 += k_bq) {
         const int64_t bq = std::min(k_bq, r_end - i0);
+        const float* qb = q + i0 * d.D;
+        const float* dob = dout + i0 * d.E;
+        for (int64_t i = 0; i < bq * d.D; ++i) qs[size_t(i)] = qb[i] * sc;
         for (int64_t j0 = 0; j0 < d.M; j0 += k_bk) {
             const int64_t bk = std::min(k_bk, d.M - j0);
-            if (small) transpose_keys(k + j0 * d.D, bk, d.D, kt.data());
-            tile_scores(q + i0 * d.D, bq, k + j0 * d.D, kt.data(), bk, d.D, sc, P.data());
+            tile_scores(qb, qs.data(), bq, k + j0 * d.D, small ? kt.data() + j0 : nullptr, ldk, bk, d.D, sc,
+                        P.data(), mx.data());
             for (int64_t r = 0; r < bq; ++r) exp_shift_sum(P.data() + r * bk, lse[size_t(i0 + r)], P.data() + r * bk, bk);
-            // dV_j += Pᵀ dO_i
-            sgemm(true, false, bk, d.E, bq, 1.f, P.data(), bk, dout + i0 * d.E, d.E, 1.f, dv + j0 * d.E, d.E);
-            // dP = dO_i V_jᵀ, then dS = P ⊙ (dP − Δ)·scale (in place in dP)
-            sgemm(false, true, bq, bk, d.E, 1.f, dout + i0 * d.E, d.E, v + j0 * d.E, d.E, 0.f, dP.data(), bk);
-            for (int64_t r = 0; r < bq; ++r) {
-                const float dl = delta[size_t(i0 + r)];
-                float* dpr = dP.data() + r * bk;
-                const float* pr = P.data() + r * bk;
-                for (int64_t c = 0; c < bk; ++c) dpr[c] = pr[c] * (dpr[c] - dl) * sc;
+            if (fast) {
+                // dV_j += Pᵀ dO_i;  dP = dO_i V_jᵀ;  dS = P ⊙ (dP − Δ)·scale (in place in dP)
+                rb_gemm(bk, d.E, bq, P.data(), 1, bk, dob, d.E, dv + j0 * d.E, d.E, nullptr, true);
+                rb_gemm(bq, bk, d.E, dob, d.E, 1, vt.data() + j0, ldk, dP.data(), bk, nullptr, false);
+                dscores_avx512(P.data(), dP.data(), delta.data() + i0, bq, bk, sc);
+            } else {
+                sgemm(true, false, bk, d.E, bq, 1.f, P.data(), bk, dob, d.E, 1.f, dv + j0 * d.E, d.E);
+                sgemm(false, true, bq, bk, d.E, 1.f, dob, d.E, v + j0 * d.E, d.E, 0.f, dP.data(), bk);
+                for (int64_t r = 0; r < bq; ++r) {
+                    const float dl = delta[size_t(i0 + r)];
+                    float* dpr = dP.data() + r * bk;
+                    const float* pr = P.data() + r * bk;
+                    for (int64_t c = 0; c < bk; ++c) dpr[c] = pr[c] * (dpr[c] - dl) * sc;
+                }
             }
             // dQ_i += dS K_j;  dK_j += dSᵀ Q_i
             if (small) {
-                std::fill(dkt.begin(), dkt.begin() + bk * d.D, 0.f);
-                if (use_avx512()) {
-                    dq_avx512(dP.data(), bq, bk, kt.data(), d.D, dq + i0 * d.D);
-                    dkt_avx512(q + i0 * d.D, bq, d.D, dP.data(), bk, dkt.data());
+                if (fast) {
+                    dq_avx512(dP.data(), bq, bk, kt.data() + j0, ldk, d.D, dq + i0 * d.D);
+                    rb_gemm(d.D, bk, bq, qb, 1, d.D, dP.data(), bk, dkt.data() + j0, ldk, nullptr, true);
                 } else {
-                    dq_scalar(dP.data(), bq, bk, kt.data(), d.D, dq + i0 * d.D);
-                    dkt_scalar(q + i0 * d.D, bq, d.D, dP.data(), bk, dkt.data());
+                    dq_scalar(dP.data(), bq, bk, kt.data() + j0, ldk, d.D, dq + i0 * d.D);
+                    dkt_scalar(qb, bq, d.D, dP.data(), bk, dkt.data() + j0, ldk);
                 }
-                float* dkb = dk + j0 * d.D;
-                for (int64_t j = 0; j < bk; ++j)
-                    for (int64_t c = 0; c < d.D; ++c) dkb[j * d.D + c] += dkt[size_t(c * bk + j)];
             } else {
                 sgemm(false, false, bq, d.D, bk, 1.f, dP.data(), bk, k + j0 * d.D, d.D, 1.f, dq + i0 * d.D, d.D);
-                sgemm(true, false, bk, d.D, bq, 1.f, dP.data(), bk, q + i0 * d.D, d.D, 1.f, dk + j0 * d.D, d.D);
+                sgemm(true, false, bk, d.D, bq, 1.f, dP.data(), bk, qb, d.D, 1.f, dk + j0 * d.D, d.D);
             }
         }
     }
+    if (small)
+        for (int64_t j = 0; j < d.M; ++j)
+            for (int64_t c = 0; c < d.D; ++c) dk[j * d.D + c] += dkt[size_t(c * ldk + j)];
 }
 
 }  // namespace
