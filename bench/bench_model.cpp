@@ -4,10 +4,14 @@
 // per-face cost. Inputs are random batches: this measures compute, not the data pipeline.
 #include <benchmark/benchmark.h>
 
+#include <sys/resource.h>
+
+#include <cstdio>
 #include <memory>
 
 #include "faceswap/gan.h"
 #include "faceswap/perceptual.h"
+#include "autograd/tape.h"
 
 using namespace fs;
 
@@ -23,6 +27,12 @@ GanBatch batch(std::mt19937_64& rng, int n) {
     return {Tensor::uniform({n, 3, 64, 64}, -1, 1, rng), Tensor::uniform({n, 3, 64, 64}, -1, 1, rng), Tensor()};
 }
 
+long minor_faults() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_minflt;
+}
+
 void BM_train_iteration(benchmark::State& st) {
     const bool lite = st.range(0) == 1;
     const int n = int(st.range(1));
@@ -30,8 +40,16 @@ void BM_train_iteration(benchmark::State& st) {
     std::mt19937_64 rng(1);
     GanBatch a1 = batch(rng, n), b1 = batch(rng, n), a2 = batch(rng, n), b2 = batch(rng, n);
     t.step(a1, b1, a2, b2);  // warm-up: first-touch allocations
+    profile_reset();
+    const long faults0 = minor_faults();
     for (auto _ : st) t.step(a1, b1, a2, b2);
+    // fresh pages the kernel had to zero during the timed iterations (allocations the cache did not serve)
+    st.counters["page_faults_per_iter"] = double(minor_faults() - faults0) / double(st.iterations());
     st.SetLabel(std::string(lite ? "lite" : "standard") + " 64, batch " + std::to_string(n));
+    // FS_PROFILE=1: where the timed iterations went, per op (autograd/tape.h)
+    if (profiling())
+        std::fprintf(stderr, "BM_train_iteration (%s): per-op profile of the timed iterations\n%s",
+                     lite ? "lite" : "standard", profile_report().c_str());
 }
 
 // The face-api net from the models search path (the shared data folder in a source checkout), or null.
