@@ -119,3 +119,18 @@ BroadcastGeom make_broadcast(const Shape& a, const Shape& b, const char* op);
 /// The output shape of that broadcast.
 Shape broadcast_shape(const BroadcastGeom& g);
 }  // namespace fs
+
+namespace fs {
+// --- optimised f32 paths (kernels/cpu/elementwise_fast.cpp) ----------------------------------------------------
+// The same scalar math (unary_value, unary_derivative, binary_value, binary_partials) over both threads, with the
+// op kind a compile-time constant so the loops vectorise (AVX-512 where present). The reference kernels above
+// stay the specification; the generic FastVsReference tests hold these to them.
+void unary_forward_fast(UnaryKind k, const UnaryParams& p, const float* x, float* y, int64_t n);
+void unary_backward_fast(UnaryKind k, const UnaryParams& p, const float* x, const float* y, const float* dy, float* dx,
+                         int64_t n);
+void binary_forward_fast(BinaryKind k, const BroadcastGeom& g, const float* a, const float* b, float* out);
+/// Only for a geometry without broadcasting (a, b and out the same shape); returns false otherwise, and the
+/// caller runs the reference (its broadcast reductions are sequential).
+bool binary_backward_fast(BinaryKind k, const BroadcastGeom& g, const float* a, const float* b, const float* dout,
+                          float* da, float* db);
+}  // namespace fs

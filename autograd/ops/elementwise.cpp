@@ -1,10 +1,12 @@
 // elementwise.cpp: the specs of the unary ops, PReLU and the broadcasting binary ops.
 #include <algorithm>
+#include <type_traits>
 
 #include "autograd/functional.h"
 #include "autograd/registry.h"
 #include "autograd/tape.h"
 #include "kernels/elementwise.h"
+#include "kernels/fast.h"
 
 namespace fs {
 
@@ -23,6 +25,9 @@ static std::vector<Tensor> unary_fwd(const std::vector<Tensor>& in, const std::a
     UnaryParams p = unary_params(a);
     dispatch_float(x.dtype(), "unary op", [&](auto tag) {
         using T = decltype(tag);
+        if constexpr (std::is_same_v<T, float>) {
+            if (fast_kernels()) return unary_forward_fast(K, p, x.data<T>(), y.data<T>(), x.numel());
+        }
         unary_forward_cpu<T>(K, p, x.data<T>(), y.data<T>(), x.numel());
     });
     return {y};
@@ -35,6 +40,10 @@ static std::vector<Tensor> unary_bwd(const BackwardArgs& g) {
     UnaryParams p = unary_params(g.attrs);
     dispatch_float(x.dtype(), "unary op backward", [&](auto tag) {
         using T = decltype(tag);
+        if constexpr (std::is_same_v<T, float>) {
+            if (fast_kernels())
+                return unary_backward_fast(K, p, x.data<T>(), y.data<T>(), g.dout[0].data<T>(), dx.data<T>(), x.numel());
+        }
         unary_backward_cpu<T>(K, p, x.data<T>(), y.data<T>(), g.dout[0].data<T>(), dx.data<T>(), x.numel());
     });
     return {dx};
@@ -166,6 +175,9 @@ static std::vector<Tensor> binary_fwd(const std::vector<Tensor>& in, const std::
     Tensor out = Tensor::empty(os, a.dtype());
     dispatch_float(a.dtype(), "binary op", [&](auto tag) {
         using T = decltype(tag);
+        if constexpr (std::is_same_v<T, float>) {
+            if (fast_kernels()) return binary_forward_fast(K, geom, a.data<T>(), b.data<T>(), out.data<T>());
+        }
         binary_forward_cpu<T>(K, geom, a.data<T>(), b.data<T>(), out.data<T>());
     });
     return {out};
@@ -179,6 +191,12 @@ static std::vector<Tensor> binary_bwd(const BackwardArgs& g) {
     Tensor db = g.needs[1] ? Tensor::empty(b.shape(), b.dtype()) : Tensor();
     dispatch_float(a.dtype(), "binary op backward", [&](auto tag) {
         using T = decltype(tag);
+        T* dap = da.defined() ? da.data<T>() : nullptr;
+        T* dbp = db.defined() ? db.data<T>() : nullptr;
+        if constexpr (std::is_same_v<T, float>) {
+            if (fast_kernels() && binary_backward_fast(K, geom, a.data<T>(), b.data<T>(), g.dout[0].data<T>(), dap, dbp))
+                return;
+        }
         binary_backward_cpu<T>(K, geom, a.data<T>(), b.data<T>(), g.dout[0].data<T>(),
                                da.defined() ? da.data<T>() : nullptr, db.defined() ? db.data<T>() : nullptr,
                                a.numel(), b.numel());
