@@ -141,7 +141,10 @@ def fs_times(path):
     for bm in data["benchmarks"]:
         if bm.get("run_type", "iteration") != "iteration":
             continue
-        out[bm["name"]] = bm["real_time"] * unit[bm.get("time_unit", "ns")]
+        name = bm["name"]
+        if name.endswith("/real_time"):  # benchmarks registered with UseRealTime()
+            name = name[: -len("/real_time")]
+        out[name] = bm["real_time"] * unit[bm.get("time_unit", "ns")]
     return out
 
 

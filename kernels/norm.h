@@ -103,3 +103,13 @@ void batch_norm_backward_cpu(const BatchNormParams& p, const T* x, const T* gamm
                              int64_t S);
 
 }  // namespace fs
+
+namespace fs {
+/// Optimised f32 instance_norm (kernels/cpu/norm_fast.cpp): the reference's double-precision arithmetic, vectorised
+/// 8 doubles wide with AVX-512 and run over the threads one sample at a time (γ, β gradients summed in sample
+/// order, so the result does not depend on the thread count). Falls back to the reference without AVX-512.
+void instance_norm_forward_fast(const InstanceNormParams& p, const float* x, const float* gamma, const float* beta,
+                                float* y, int64_t N, int64_t M);
+void instance_norm_backward_fast(const InstanceNormParams& p, const float* x, const float* gamma, const float* dy,
+                                 float* dx, float* dgamma, float* dbeta, int64_t N, int64_t M);
+}  // namespace fs

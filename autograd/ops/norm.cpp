@@ -1,10 +1,12 @@
 // norm.cpp: the specs of instance_norm (scalar affine, ε on σ), group_norm and batch_norm (inference), with their
 // typed wrappers. The kernels and the exact semantics are in kernels/norm.h.
 #include <algorithm>
+#include <type_traits>
 
 #include "autograd/functional.h"
 #include "autograd/registry.h"
 #include "autograd/tape.h"
+#include "kernels/fast.h"
 #include "kernels/norm.h"
 
 namespace fs {
@@ -66,6 +68,9 @@ static std::vector<Tensor> instance_norm_fwd(const std::vector<Tensor>& in, cons
     const int64_t N = x.size(0), M = N > 0 ? x.numel() / N : 0;
     dispatch_float(x.dtype(), op, [&](auto tag) {
         using T = decltype(tag);
+        if constexpr (std::is_same_v<T, float>) {
+            if (fast_kernels()) return instance_norm_forward_fast(p, x.data<T>(), g.data<T>(), b.data<T>(), y.data<T>(), N, M);
+        }
         instance_norm_forward_cpu<T>(p, x.data<T>(), g.data<T>(), b.data<T>(), y.data<T>(), N, M);
     });
     return {y};
@@ -78,6 +83,11 @@ static std::vector<Tensor> instance_norm_bwd(const BackwardArgs& ga) {
     const int64_t N = x.size(0), M = N > 0 ? x.numel() / N : 0;
     dispatch_float(x.dtype(), "instance_norm backward", [&](auto tag) {
         using T = decltype(tag);
+        if constexpr (std::is_same_v<T, float>) {
+            if (fast_kernels())
+                return instance_norm_backward_fast(p, x.data<T>(), g.data<T>(), dy.data<T>(), opt_ptr<T>(dx),
+                                                   opt_ptr<T>(dg), opt_ptr<T>(db), N, M);
+        }
         instance_norm_backward_cpu<T>(p, x.data<T>(), g.data<T>(), dy.data<T>(), opt_ptr<T>(dx), opt_ptr<T>(dg),
                                       opt_ptr<T>(db), N, M);
     });
