@@ -226,6 +226,37 @@ void copy_same_type(const Shape& shape, const Shape& ds, T* d, const Shape& ss, 
     }
     size_t r = shape.size();
     int64_t inner = shape[r - 1], dsi = ds[r - 1], ssi = ss[r - 1];
+    if (r >= 2 && dsi == 1 && ds[r - 2] == inner && ss[r - 2] == 1 && ssi != 1 && inner > 1) {
+        // The last two dimensions transposed between source and destination (a permuted (N, C, P) <-> (N, P, C)
+        // view made contiguous, as self-attention does on every call): copy 32×32 tiles, so each tile's source
+        // rows and destination rows stay in L1 instead of striding over the whole plane per element.
+        const int64_t rows = shape[r - 2];
+        Shape outer2(shape.begin(), shape.end() - 2), dso2(ds.begin(), ds.end() - 2), sso2(ss.begin(), ss.end() - 2);
+        if (outer2.empty()) outer2 = {1}, dso2 = {0}, sso2 = {0};
+        std::vector<int64_t> idx2(outer2.size(), 0);
+        const int64_t n2 = shape_numel(outer2);
+        int64_t doff = 0, soff = 0;
+        constexpr int64_t t = 32;
+        for (int64_t o = 0; o < n2; ++o) {
+            for (int64_t i0 = 0; i0 < rows; i0 += t)
+                for (int64_t j0 = 0; j0 < inner; j0 += t) {
+                    const int64_t i1 = std::min(rows, i0 + t), j1 = std::min(inner, j0 + t);
+                    for (int64_t i = i0; i < i1; ++i)
+                        for (int64_t j = j0; j < j1; ++j) d[doff + i * inner + j] = s[soff + i + j * ssi];
+                }
+            for (size_t k = outer2.size(); k-- > 0;) {
+                if (++idx2[k] < outer2[k]) {
+                    doff += dso2[k];
+                    soff += sso2[k];
+                    break;
+                }
+                doff -= dso2[k] * (outer2[k] - 1);
+                soff -= sso2[k] * (outer2[k] - 1);
+                idx2[k] = 0;
+            }
+        }
+        return;
+    }
     Shape outer(shape.begin(), shape.end() - 1), dso(ds.begin(), ds.end() - 1), sso(ss.begin(), ss.end() - 1);
     if (outer.empty()) outer = {1}, dso = {0}, sso = {0};
     std::vector<int64_t> idx(outer.size(), 0);

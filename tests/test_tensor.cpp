@@ -79,6 +79,36 @@ TEST(Tensor, ContiguousCopiesStridedViews) {
     EXPECT_EQ(same.storage(), t.storage());  // no copy when already contiguous
 }
 
+// The tiled path of a last-two-dimensions transpose (32×32 tiles): ragged tiles on both sides, an outer batch
+// dimension, and a view with an offset; every element checked against at().
+TEST(Tensor, TransposedCopyTilesMatchElementwise) {
+    for (Shape s : {Shape{3, 70, 45}, Shape{2, 1, 33}, Shape{33, 2}}) {
+        Tensor t = iota(s);
+        const size_t r = s.size();
+        Tensor v = t.transpose(int(r) - 2, int(r) - 1);
+        Tensor c = v.contiguous();
+        ASSERT_TRUE(c.is_contiguous());
+        std::vector<double> got = c.to_vector();
+        size_t i = 0;
+        if (r == 3) {
+            for (int64_t a = 0; a < v.size(0); ++a)
+                for (int64_t b = 0; b < v.size(1); ++b)
+                    for (int64_t e = 0; e < v.size(2); ++e) ASSERT_EQ(got[i++], t.at({a, e, b})) << shape_str(s);
+        } else {
+            for (int64_t b = 0; b < v.size(0); ++b)
+                for (int64_t e = 0; e < v.size(1); ++e) ASSERT_EQ(got[i++], t.at({e, b})) << shape_str(s);
+        }
+    }
+    // a view that starts inside its storage: the second half of the batch
+    Tensor t = iota({4, 40, 37});
+    Tensor v = t.slice(0, 2, 4).transpose(1, 2);
+    std::vector<double> got = v.contiguous().to_vector();
+    size_t i = 0;
+    for (int64_t a = 0; a < 2; ++a)
+        for (int64_t b = 0; b < 37; ++b)
+            for (int64_t e = 0; e < 40; ++e) ASSERT_EQ(got[i++], t.at({a + 2, e, b}));
+}
+
 TEST(Tensor, ReshapeOfNonContiguousCopiesViewThrows) {
     Tensor t = iota({3, 4}).transpose(0, 1);
     EXPECT_THROW(t.view({12}), Error);
