@@ -26,9 +26,11 @@ void attention_backward_cpu(const AttentionParams& p, const T* q, const T* k, co
 
 namespace fs {
 // --- the optimised f32 path (kernels/cpu/attention_fast.cpp): same contracts, tiled with an online softmax ----
+/// lse (B, N), when non-null, receives each query row's log-sum-exp of the scaled scores.
 void attention_forward_fast(const AttentionParams& p, const float* q, const float* k, const float* v, float* o,
-                            int64_t B, int64_t N, int64_t M, int64_t D, int64_t E);
+                            int64_t B, int64_t N, int64_t M, int64_t D, int64_t E, float* lse = nullptr);
+/// lse: the forward's row log-sum-exp when the caller kept it (then the backward skips recomputing it), or null.
 void attention_backward_fast(const AttentionParams& p, const float* q, const float* k, const float* v, const float* o,
                              const float* dout, float* dq, float* dk, float* dv, int64_t B, int64_t N, int64_t M,
-                             int64_t D, int64_t E);
+                             int64_t D, int64_t E, const float* lse = nullptr);
 }  // namespace fs

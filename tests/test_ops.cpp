@@ -237,3 +237,34 @@ TEST(ElementwiseFast, ChunkedAndBroadcastMatchTheReference) {
                 << c.op << " gradient " << i << " " << shape_str(c.a) << " " << shape_str(c.b);
     }
 }
+
+// The fast attention forward keeps each row's log-sum-exp after the output's elements, and its backward reads it
+// from there instead of recomputing it; an output without that tail (a copy) takes the recomputing path. Both
+// must give the same gradients, and the reference's.
+TEST(AttentionFast, SavedLogSumExpMatchesRecomputedAndReference) {
+    const OpSpec& spec = op_by_name("attention");
+    std::mt19937_64 rng(9);
+    std::vector<Tensor> in{Tensor::uniform({2, 300, 8}, -2, 2, rng), Tensor::uniform({2, 520, 8}, -2, 2, rng),
+                           Tensor::uniform({2, 520, 69}, -1, 1, rng)};
+    NoGradGuard ng;
+    std::vector<Tensor> out = spec.forward(in, {});
+    const Tensor& o = out[0];
+    ASSERT_EQ(o.storage()->bytes(), size_t(2 * 300 * 69 + 2 * 300) * sizeof(float)) << "no log-sum-exp tail";
+    Tensor dout = Tensor::uniform(o.shape(), -1, 1, rng);
+    std::vector<bool> needs{true, true, true};
+    std::vector<Tensor> with_tail{o.detach()}, without_tail{o.clone()}, dv{dout};
+    std::vector<Tensor> g_saved = spec.backward({in, with_tail, dv, needs, {}});
+    std::vector<Tensor> g_recomputed = spec.backward({in, without_tail, dv, needs, {}});
+    std::vector<Tensor> g_ref;
+    {
+        FastKernelsGuard ref(false);
+        g_ref = spec.backward({in, without_tail, dv, needs, {}});
+    }
+    for (size_t i = 0; i < 3; ++i) {
+        // The saved rows are the very floats the recomputation produces (same tiles, same order): equal up to
+        // nothing; 1e-6 only guards against a platform reassociating the exp sums differently.
+        EXPECT_LE(scaled_err(g_saved[i], g_recomputed[i]), 1e-6) << "gradient of input " << i;
+        // against the reference kernel: as FastVsReference (f32, blocked sums)
+        EXPECT_LE(scaled_err(g_saved[i], g_ref[i]), 1e-5) << "gradient of input " << i;
+    }
+}

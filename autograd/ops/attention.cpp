@@ -26,17 +26,31 @@ static AttnDims attention_dims(const std::vector<Tensor>& in) {
     return d;
 }
 
+// The fast f32 forward keeps each query row's log-sum-exp for its backward in the output's own storage, right after
+// its B·N·E elements: o is a view of the first B·N·E floats of a (B·N·E + B·N) buffer. The backward receives that
+// same storage with the recorded output and reads the tail instead of recomputing it (one of its two passes over
+// the scores). Any other o (a copy, the reference path's output) has no tail, and the backward recomputes.
+static const float* saved_lse(const Tensor& o, const AttnDims& d) {
+    const size_t need = size_t(d.B * d.N * d.E + d.B * d.N) * sizeof(float);
+    if (o.dtype() != DType::f32 || o.device() != Device::cpu || !o.is_contiguous() || o.offset() != 0 ||
+        !o.storage() || o.storage()->bytes() != need)
+        return nullptr;
+    return static_cast<const float*>(o.storage()->data()) + d.B * d.N * d.E;
+}
+
 static std::vector<Tensor> attention_fwd(const std::vector<Tensor>& in, const std::any& a) {
     AttnDims d = attention_dims(in);
     Tensor q = in[0].contiguous(), k = in[1].contiguous(), v = in[2].contiguous();
-    Tensor o = Tensor::empty({d.B, d.N, d.E}, q.dtype());
+    const bool fast = q.dtype() == DType::f32 && fast_kernels();
+    Tensor o = fast ? Tensor::empty({d.B * d.N * d.E + d.B * d.N}).slice(0, 0, d.B * d.N * d.E).reshape({d.B, d.N, d.E})
+                    : Tensor::empty({d.B, d.N, d.E}, q.dtype());
     AttentionParams p = attention_params(a);
     dispatch_float(q.dtype(), "attention", [&](auto tag) {
         using T = decltype(tag);
         if constexpr (std::is_same_v<T, float>) {
-            if (fast_kernels())
+            if (fast)
                 return attention_forward_fast(p, q.data<T>(), k.data<T>(), v.data<T>(), o.data<T>(), d.B, d.N, d.M,
-                                              d.D, d.E);
+                                              d.D, d.E, const_cast<float*>(saved_lse(o, d)));
         }
         attention_forward_cpu<T>(p, q.data<T>(), k.data<T>(), v.data<T>(), o.data<T>(), d.B, d.N, d.M, d.D, d.E);
     });
@@ -58,7 +72,7 @@ static std::vector<Tensor> attention_bwd(const BackwardArgs& g) {
             if (fast_kernels())
                 return attention_backward_fast(p, q.data<T>(), k.data<T>(), v.data<T>(), o.data<T>(),
                                                g.dout[0].data<T>(), ptr(dq), ptr(dk), ptr(dv), d.B, d.N, d.M, d.D,
-                                               d.E);
+                                               d.E, saved_lse(g.out[0], d));
         }
         attention_backward_cpu<T>(p, q.data<T>(), k.data<T>(), v.data<T>(), o.data<T>(), g.dout[0].data<T>(),
                                   ptr(dq), ptr(dk), ptr(dv), d.B, d.N, d.M, d.D, d.E);

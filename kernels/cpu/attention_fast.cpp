@@ -362,12 +362,13 @@ void forward_one(const AttentionParams& prm, const Dims& d, const float* q, cons
 // and dKᵀ += Qᵀ dS accumulates in a transposed buffer that is added into dk at the end.
 void backward_one(const AttentionParams& prm, const Dims& d, const float* q, const float* k, const float* v,
                   const float* o, const float* dout, float* dq, float* dk, float* dv, int64_t r_begin,
-                  int64_t r_end) {
+                  int64_t r_end, const float* lse_saved) {
     const float sc = float(prm.scale);
     const bool fast = use_avx512();
     const bool small = d.D <= k_small_d;
     std::vector<float> lse(static_cast<size_t>(d.N)), delta(static_cast<size_t>(d.N));
-    forward_one(prm, d, q, k, v, nullptr, lse.data(), false, r_begin, r_end);
+    if (lse_saved) std::copy(lse_saved + r_begin, lse_saved + r_end, lse.begin() + r_begin);
+    else forward_one(prm, d, q, k, v, nullptr, lse.data(), false, r_begin, r_end);
     for (int64_t i = r_begin; i < r_end; ++i) {
         double s = 0;
         for (int64_t e = 0; e < d.E; ++e) s += double(dout[i * d.E + e]) * o[i * d.E + e];
@@ -440,14 +441,14 @@ void backward_one(const AttentionParams& prm, const Dims& d, const float* q, con
 // dk and dv sum over all of an item's query blocks, so each chunk of units accumulates them in its own buffers
 // and adds those into the outputs under a lock.
 void attention_forward_fast(const AttentionParams& p, const float* q, const float* k, const float* v, float* o,
-                            int64_t B, int64_t N, int64_t M, int64_t D, int64_t E) {
+                            int64_t B, int64_t N, int64_t M, int64_t D, int64_t E, float* lse) {
     Dims d{N, M, D, E};
     const int64_t nblk = (N + k_bq - 1) / k_bq;
     parallel_for(B * nblk, [&](int64_t u0, int64_t u1) {
         for (int64_t u = u0; u < u1;) {
             const int64_t b = u / nblk, blk0 = u % nblk, blk1 = std::min(nblk, blk0 + (u1 - u));
-            forward_one(p, d, q + b * N * D, k + b * M * D, v + b * M * E, o + b * N * E, nullptr, true, blk0 * k_bq,
-                        std::min(N, blk1 * k_bq));
+            forward_one(p, d, q + b * N * D, k + b * M * D, v + b * M * E, o + b * N * E, lse ? lse + b * N : nullptr,
+                        true, blk0 * k_bq, std::min(N, blk1 * k_bq));
             u += blk1 - blk0;
         }
     });
@@ -455,7 +456,7 @@ void attention_forward_fast(const AttentionParams& p, const float* q, const floa
 
 void attention_backward_fast(const AttentionParams& p, const float* q, const float* k, const float* v, const float* o,
                              const float* dout, float* dq, float* dk, float* dv, int64_t B, int64_t N, int64_t M,
-                             int64_t D, int64_t E) {
+                             int64_t D, int64_t E, const float* lse) {
     Dims d{N, M, D, E};
     const int64_t nblk = (N + k_bq - 1) / k_bq;
     if (dk) std::fill(dk, dk + B * M * D, 0.f);
@@ -473,7 +474,8 @@ void attention_backward_fast(const AttentionParams& p, const float* q, const flo
                 std::fill(dv_l.begin(), dv_l.end(), 0.f);
             }
             backward_one(p, d, q + b * N * D, k + b * M * D, v + b * M * E, o + b * N * E, dout + b * N * E,
-                         dq ? dq + b * N * D : nullptr, dkb, dvb, blk0 * k_bq, std::min(N, blk1 * k_bq));
+                         dq ? dq + b * N * D : nullptr, dkb, dvb, blk0 * k_bq, std::min(N, blk1 * k_bq),
+                         lse ? lse + b * N : nullptr);
             if (!whole) {
                 std::lock_guard<std::mutex> lk(mu);
                 if (dk)
