@@ -71,3 +71,14 @@ template <typename T>
 void upsample_nearest_backward_cpu(int s, const T* dy, T* dx, int64_t planes, int64_t H, int64_t W);
 
 }  // namespace fs
+
+namespace fs {
+/// pixel_shuffle over the threads, one batch item per task (kernels/cpu/shuffle_fast.cpp): the reference's loops
+/// per item, so the output is bitwise the reference's. Pure data movement; any float type.
+template <typename T>
+void pixel_shuffle_forward_fast(const PixelShuffleParams& p, const T* x, T* y, int64_t N, int64_t C, int64_t H,
+                                int64_t W);
+template <typename T>
+void pixel_shuffle_backward_fast(const PixelShuffleParams& p, const T* dy, T* dx, int64_t N, int64_t C, int64_t H,
+                                 int64_t W);
+}  // namespace fs

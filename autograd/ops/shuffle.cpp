@@ -3,6 +3,7 @@
 #include "autograd/functional.h"
 #include "autograd/registry.h"
 #include "autograd/tape.h"
+#include "kernels/fast.h"
 #include "kernels/shuffle.h"
 
 namespace fs {
@@ -125,6 +126,7 @@ static std::vector<Tensor> pixel_shuffle_fwd(const std::vector<Tensor>& in, cons
     Tensor y = Tensor::empty({N, C, H * p.r, W * p.r}, x.dtype());
     dispatch_float(x.dtype(), "pixel_shuffle", [&](auto tag) {
         using T = decltype(tag);
+        if (fast_kernels()) return pixel_shuffle_forward_fast<T>(p, x.data<T>(), y.data<T>(), N, C, H, W);
         pixel_shuffle_forward_cpu<T>(p, x.data<T>(), y.data<T>(), N, C, H, W);
     });
     return {y};
@@ -138,6 +140,9 @@ static std::vector<Tensor> pixel_shuffle_bwd(const BackwardArgs& g) {
     Tensor dx = Tensor::empty(x.shape(), x.dtype());
     dispatch_float(x.dtype(), "pixel_shuffle backward", [&](auto tag) {
         using T = decltype(tag);
+        if (fast_kernels())
+            return pixel_shuffle_backward_fast<T>(p, g.dout[0].data<T>(), dx.data<T>(), x.size(0), C, x.size(2),
+                                                  x.size(3));
         pixel_shuffle_backward_cpu<T>(p, g.dout[0].data<T>(), dx.data<T>(), x.size(0), C, x.size(2), x.size(3));
     });
     return {dx};
