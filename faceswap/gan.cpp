@@ -186,7 +186,7 @@ void save_model(const std::string& path, const FaceSwapModel& m, int64_t iterati
     save_safetensors(path, m.named_tensors(), md);
 }
 
-FaceSwapModel load_model(const std::string& path) {
+FaceSwapModel load_model(const std::string& path, bool checkpoint_ok) {
     SafeTensors st = load_safetensors(path);
     ModelConfig cfg = config_from_metadata(st.metadata, path);
     // load_into below overwrites every tensor (it requires each one in the file), so the random initialisation
@@ -196,7 +196,7 @@ FaceSwapModel load_model(const std::string& path) {
     skip.reset();
     {
         NoGradGuard ng;
-        load_into(m.named_tensors(), st, path);
+        load_into(m.named_tensors(), st, path, !checkpoint_ok);
     }
     return m;
 }

@@ -70,8 +70,10 @@ class GanTrainer {
 Metadata model_metadata(const ModelConfig& cfg);
 ModelConfig config_from_metadata(const Metadata& md, const std::string& what);
 
-/// Saves the five networks' weights (and buffers) with their configuration; loads them back.
+/// Saves the five networks' weights (and buffers) with their configuration; loads them back. With
+/// `checkpoint_ok` the file may also be a training checkpoint (the same tensors plus the optimisers' state,
+/// which is ignored); without it, a file holding anything but the model is refused.
 void save_model(const std::string& path, const FaceSwapModel& m, int64_t iteration = 0);
-FaceSwapModel load_model(const std::string& path);
+FaceSwapModel load_model(const std::string& path, bool checkpoint_ok = false);
 
 }  // namespace fs

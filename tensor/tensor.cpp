@@ -218,6 +218,22 @@ void store_from_double(void* base, DType t, int64_t off, double v) {
 
 // Strided copy between two CPU tensors of the same shape. Same-dtype copies use a typed inner loop over the
 // last dimension (the common case: making a permuted view contiguous); mixed dtypes go through double.
+// Advances the multi-index idx over `shape` by one (last dimension fastest), keeping the offsets da and sa into
+// two tensors with strides a and b in step.
+inline void odometer_step(const Shape& shape, const Shape& a, const Shape& b, std::vector<int64_t>& idx, int64_t& da,
+                          int64_t& sa) {
+    for (size_t k = shape.size(); k-- > 0;) {
+        if (++idx[k] < shape[k]) {
+            da += a[k];
+            sa += b[k];
+            return;
+        }
+        da -= a[k] * (shape[k] - 1);
+        sa -= b[k] * (shape[k] - 1);
+        idx[k] = 0;
+    }
+}
+
 template <typename T>
 void copy_same_type(const Shape& shape, const Shape& ds, T* d, const Shape& ss, const T* s) {
     if (shape.empty()) {
@@ -244,16 +260,7 @@ void copy_same_type(const Shape& shape, const Shape& ds, T* d, const Shape& ss, 
                     for (int64_t i = i0; i < i1; ++i)
                         for (int64_t j = j0; j < j1; ++j) d[doff + i * inner + j] = s[soff + i + j * ssi];
                 }
-            for (size_t k = outer2.size(); k-- > 0;) {
-                if (++idx2[k] < outer2[k]) {
-                    doff += dso2[k];
-                    soff += sso2[k];
-                    break;
-                }
-                doff -= dso2[k] * (outer2[k] - 1);
-                soff -= sso2[k] * (outer2[k] - 1);
-                idx2[k] = 0;
-            }
+            odometer_step(outer2, dso2, sso2, idx2, doff, soff);
         }
         return;
     }
@@ -267,16 +274,7 @@ void copy_same_type(const Shape& shape, const Shape& ds, T* d, const Shape& ss, 
         const T* sp = s + soff;
         if (dsi == 1 && ssi == 1) std::copy(sp, sp + inner, dp);
         else for (int64_t j = 0; j < inner; ++j) dp[j * dsi] = sp[j * ssi];
-        for (size_t k = outer.size(); k-- > 0;) {
-            if (++idx[k] < outer[k]) {
-                doff += dso[k];
-                soff += sso[k];
-                break;
-            }
-            doff -= dso[k] * (outer[k] - 1);
-            soff -= sso[k] * (outer[k] - 1);
-            idx[k] = 0;
-        }
+        odometer_step(outer, dso, sso, idx, doff, soff);
     }
 }
 

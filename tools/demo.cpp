@@ -384,19 +384,6 @@ bool train(const TrainConfig& cfg) {
     return !stop_requested();
 }
 
-// A model file, or a training checkpoint (which holds the same tensors and the optimisers' state).
-FaceSwapModel load_model_or_checkpoint(const std::string& path) {
-    SafeTensors st = load_safetensors(path);
-    ModelConfig cfg = config_from_metadata(st.metadata, path);
-    // load_into overwrites every tensor (each must be in the file), so the random initialisation is skipped
-    std::unique_ptr<SkipInitGuard> skip = std::make_unique<SkipInitGuard>();
-    FaceSwapModel m(cfg);
-    skip.reset();
-    NoGradGuard ng;
-    load_into(m.named_tensors(), st, path, false);
-    return m;
-}
-
 // --- synthetic demo ---------------------------------------------------------------------------------------------
 
 void write_faces(const std::string& dir, const FaceIdentity& id, int n, uint64_t seed, const char* label) {
@@ -426,7 +413,7 @@ int synthetic_demo(const DemoOptions& o) {
     Report rep;
     // A given model is read before the output folder is prepared: it may lie in an earlier run's model/ there.
     std::unique_ptr<FaceSwapModel> given;
-    if (!o.model_file.empty()) given = std::make_unique<FaceSwapModel>(load_model_or_checkpoint(o.model_file));
+    if (!o.model_file.empty()) given = std::make_unique<FaceSwapModel>(load_model(o.model_file, true));
     prepare_out(o.out);
     say("demo: output in %s; seed %llu", o.out.c_str(), (unsigned long long)o.seed);
     double t_data = 0, t_train = 0;
