@@ -20,8 +20,13 @@
 namespace fs {
 
 /// y = γ·(x−μ)/(σ+eps) + β; Keras InstanceNormalization's default epsilon is 1e-3.
+/// With pre_leaky the op normalises z = leaky_relu(x, slope) instead of x: faceswap-GAN's blocks run
+/// conv → LeakyReLU → norm, and the fused form never writes z (nor keeps it for the backward). Its reference is
+/// literally that composition (kernels/cpu/norm.cpp), with LeakyReLU's math from kernels/elementwise.h.
 struct InstanceNormParams {
     double eps = 1e-3;
+    bool pre_leaky = false;
+    double slope = 0.2;
 };
 
 /// y = (x−μ)/sqrt(var+eps)·γ_c + β_c over groups of C/groups consecutive channels; C % groups == 0.

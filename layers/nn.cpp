@@ -116,6 +116,16 @@ Norm::Norm(NormKind kind, int64_t f, int64_t channels, std::mt19937_64& rng)
     }
 }
 
+Tensor Norm::forward_after_leaky(const Tensor& x, double slope) const {
+    if (m_kind != NormKind::instancenorm) return forward(leaky_relu(x, slope));
+    FS_CHECK(x.dim() == 4 && x.size(1) == m_channels, "Norm(", norm_name(m_kind), "): expects (N, ", m_channels,
+             ", H, W), got ", x.str());
+    InstanceNormParams p;
+    p.pre_leaky = true;
+    p.slope = slope;
+    return instance_norm(x, m_gamma, m_beta, p);
+}
+
 Tensor Norm::forward(const Tensor& x) const {
     FS_CHECK(x.dim() == 4 && x.size(1) == m_channels, "Norm(", norm_name(m_kind), "): expects (N, ", m_channels,
              ", H, W), got ", x.str());
@@ -203,8 +213,8 @@ ConvBlockD::ConvBlockD(int64_t cin, int64_t f, NormKind norm, bool use_norm, std
     if (use_norm && norm != NormKind::none) m_norm = register_module("norm", std::make_shared<Norm>(norm, f, f, rng));
 }
 Tensor ConvBlockD::forward(const Tensor& x) const {
-    Tensor y = leaky_relu(m_conv->forward(x), 0.2);
-    return m_norm ? m_norm->forward(y) : y;
+    Tensor y = m_conv->forward(x);
+    return m_norm ? m_norm->forward_after_leaky(y, 0.2) : leaky_relu(y, 0.2);
 }
 
 ResBlock::ResBlock(int64_t f, std::mt19937_64& rng) {
@@ -225,8 +235,8 @@ UpscalePS::UpscalePS(int64_t cin, int64_t f, NormKind norm, bool use_norm, std::
         m_norm = register_module("norm", std::make_shared<Norm>(norm, f, 4 * f, rng));
 }
 Tensor UpscalePS::forward(const Tensor& x) const {
-    Tensor y = leaky_relu(m_conv->forward(x), 0.2);
-    if (m_norm) y = m_norm->forward(y);
+    Tensor y = m_conv->forward(x);
+    y = m_norm ? m_norm->forward_after_leaky(y, 0.2) : leaky_relu(y, 0.2);
     return pixel_shuffle(y, PixelShuffleParams{2, PixelShuffleOrder::dcr});
 }
 

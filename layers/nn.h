@@ -53,6 +53,9 @@ class Norm : public Layer {
  public:
     Norm(NormKind kind, int64_t f, int64_t channels, std::mt19937_64& rng);
     Tensor forward(const Tensor& x) const override;
+    /// forward(leaky_relu(x, slope)): the conv → LeakyReLU → norm of faceswap-GAN's blocks. For instancenorm one
+    /// fused op (instance_norm with pre_leaky) that never materialises the activation; other norms compose.
+    Tensor forward_after_leaky(const Tensor& x, double slope) const;
     /// batchnorm: use batch statistics and update the moving averages (Keras learning phase 1).
     bool training = true;
 

@@ -6,6 +6,7 @@
 #include "autograd/functional.h"
 #include "layers/adam.h"
 #include "layers/module.h"
+#include "layers/nn.h"
 
 using namespace fs;
 
@@ -88,4 +89,37 @@ TEST(Adam, MinimisesAQuadratic) {
     EXPECT_NEAR(p.at({0}), 0.3, 0.02);  // Adam's steps of ~lr keep it within a few lr of the optimum
     EXPECT_NEAR(p.at({1}), 0.2, 0.02);
     EXPECT_NEAR(p.at({2}), -0.1, 0.02);
+}
+
+// conv → LeakyReLU → norm: the fused instance_norm (pre_leaky) gives what the two ops give one after the other,
+// values and gradients (input and γ, β), and the other norm kinds take the composed route.
+TEST(Norm, ForwardAfterLeakyEqualsLeakyThenNorm) {
+    for (NormKind kind : {NormKind::instancenorm, NormKind::groupnorm}) {
+        std::mt19937_64 rng(4);
+        Norm norm(kind, 16, 32, rng);
+        std::vector<Tensor> params;
+        for (auto& [name, t] : norm.named_parameters()) params.push_back(t);
+        Tensor x = Tensor::uniform({2, 32, 5, 7}, -1, 1, rng).set_requires_grad(true);
+        Tensor R = Tensor::uniform({2, 32, 5, 7}, -1, 1, rng);
+        auto grads = [&](bool fused) {
+            x.zero_grad();
+            for (Tensor& p : params) p.zero_grad();
+            Tensor y = fused ? norm.forward_after_leaky(x, 0.2) : norm.forward(leaky_relu(x, 0.2));
+            backward(sum(mul(y, R)));
+            std::vector<Tensor> out{y.detach(), x.grad().clone()};
+            for (Tensor& p : params) out.push_back(p.grad().clone());
+            return out;
+        };
+        std::vector<Tensor> a = grads(true), b = grads(false);
+        ASSERT_EQ(a.size(), b.size());
+        for (size_t i = 0; i < a.size(); ++i) {
+            std::vector<double> va = a[i].to_vector(), vb = b[i].to_vector();
+            ASSERT_EQ(va.size(), vb.size());
+            double m = 1;
+            for (double v : vb) m = std::max(m, std::fabs(v));
+            // The same double-precision statistics over the same float activations; γ and β's gradients are sums
+            // over 2·32·35 terms, accumulated in a different order: a few float ulps of the largest value.
+            for (size_t k = 0; k < va.size(); ++k) EXPECT_NEAR(va[k], vb[k], 1e-5 * m) << norm_name(kind) << " " << i;
+        }
+    }
 }

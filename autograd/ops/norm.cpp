@@ -98,6 +98,14 @@ static std::vector<TestCase> instance_norm_cases() {
     auto c = [&](const char* name, Shape xs, bool strided = false, InstanceNormParams p = InstanceNormParams{}) {
         return TestCase{name, {in_spec(std::move(xs), -1, 1, strided), in_spec({1}, 0.5, 1.5), in_spec({1})}, p};
     };
+    auto leaky = [&](const char* name, Shape xs, double slope) {
+        InputSpec x = in_spec(std::move(xs), -1, 1);
+        x.min_abs = 0.05;
+        InstanceNormParams p;
+        p.pre_leaky = true;
+        p.slope = slope;
+        return TestCase{name, {x, in_spec({1}, 0.5, 1.5), in_spec({1})}, p};
+    };
     return {c("nchw_2x3x4x5", {2, 3, 4, 5}),
             c("n1_1x4x3x3", {1, 4, 3, 3}),
             c("c1_3x1x2x5", {3, 1, 2, 5}),
@@ -108,7 +116,10 @@ static std::vector<TestCase> instance_norm_cases() {
             c("strided_2x3x4x3", {2, 3, 4, 3}, true),
             // A large ε makes the σ+ε (not var+ε) form and its 1/σ vs 1/(σ+ε) terms differ by a lot.
             c("eps0p5_2x3x3x4", {2, 3, 3, 4}, false, InstanceNormParams{0.5}),
-            c("n8_8x2x2x2", {8, 2, 2, 2})};
+            c("n8_8x2x2x2", {8, 2, 2, 2}),
+            // LeakyReLU fused in front (conv → LeakyReLU → norm): inputs kept 0.05 away from the kink at 0,
+            // M = 60 and 37 so the vector paths' masked tails are exercised, N = 2 and 3 over the threads
+            leaky("pre_leaky_2x3x4x5", {2, 3, 4, 5}, 0.2), leaky("pre_leaky_slope0p5_3x37", {3, 37}, 0.5)};
 }
 
 const OpSpec k_spec_instance_norm = {
@@ -117,7 +128,12 @@ const OpSpec k_spec_instance_norm = {
         auto pc = [](const char* name, Shape s) {
             return PerfCase{name, {InputSpec{std::move(s)}, InputSpec{{1}}, InputSpec{{1}}}, InstanceNormParams{}};
         };
-        return std::vector<PerfCase>{pc("8x256x16x16", {8, 256, 16, 16}), pc("8x64x64x64", {8, 64, 64, 64})};
+        InstanceNormParams fused;
+        fused.pre_leaky = true;
+        return std::vector<PerfCase>{pc("8x256x16x16", {8, 256, 16, 16}), pc("8x64x64x64", {8, 64, 64, 64}),
+                                     {"pre_leaky_8x64x64x64",
+                                      {InputSpec{{8, 64, 64, 64}}, InputSpec{{1}}, InputSpec{{1}}},
+                                      fused}};
     },
     nullptr, k_op_none};
 

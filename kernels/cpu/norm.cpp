@@ -9,6 +9,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/elementwise.h"
 #include "kernels/norm.h"
 
 namespace fs {
@@ -41,9 +42,26 @@ Moments moments(const T* x, int64_t K) {
 
 // --- instance_norm ---------------------------------------------------------------------------------------------
 
+namespace {
+// pre_leaky: z = leaky_relu(x), then the plain instance norm of z.
+template <typename T>
+std::vector<T> leaky_of(const InstanceNormParams& p, const T* x, int64_t n) {
+    UnaryParams u;
+    u.slope = p.slope;
+    std::vector<T> z(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) z[size_t(i)] = unary_value(UnaryKind::leaky_relu, x[i], u);
+    return z;
+}
+}  // namespace
+
 template <typename T>
 void instance_norm_forward_cpu(const InstanceNormParams& p, const T* x, const T* gamma, const T* beta, T* y,
                                int64_t N, int64_t M) {
+    if (p.pre_leaky) {
+        InstanceNormParams plain = p;
+        plain.pre_leaky = false;
+        return instance_norm_forward_cpu(plain, leaky_of(p, x, N * M).data(), gamma, beta, y, N, M);
+    }
     for (int64_t n = 0; n < N; ++n) {
         const T* xs = x + n * M;
         T* ys = y + n * M;
@@ -59,6 +77,19 @@ void instance_norm_forward_cpu(const InstanceNormParams& p, const T* x, const T*
 template <typename T>
 void instance_norm_backward_cpu(const InstanceNormParams& p, const T* x, const T* gamma, const T* dy, T* dx,
                                 T* dgamma, T* dbeta, int64_t N, int64_t M) {
+    if (p.pre_leaky) {
+        // dL/dz from the plain norm of z, then through LeakyReLU: dx = dz · leaky'(x)
+        InstanceNormParams plain = p;
+        plain.pre_leaky = false;
+        const std::vector<T> z = leaky_of(p, x, N * M);
+        instance_norm_backward_cpu(plain, z.data(), gamma, dy, dx, dgamma, dbeta, N, M);
+        UnaryParams u;
+        u.slope = p.slope;
+        if (dx)
+            for (int64_t i = 0; i < N * M; ++i)
+                dx[i] = dx[i] * unary_derivative(UnaryKind::leaky_relu, x[i], z[size_t(i)], u);
+        return;
+    }
     const double g = double(gamma[0]);
     double dg = 0, db = 0;  // γ and β are shared by every element of every sample: their gradients sum over all
     for (int64_t n = 0; n < N; ++n) {

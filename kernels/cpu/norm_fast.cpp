@@ -36,22 +36,39 @@ FS_NORM_AVX512 inline __m512d load8(const float* p, int64_t n) {
     const __mmask8 m = n >= 8 ? __mmask8(0xff) : __mmask8((1u << n) - 1);
     return _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, p));
 }
+
+// The normalised input: x itself, or with pre_leaky z = x > 0 ? x : slope·x formed in float exactly as
+// unary_value does, then widened.
+struct Pre {
+    bool leaky;
+    float slope;
+};
+FS_NORM_AVX512 inline __m256 leaky8(__m256 x, const Pre& a) {
+    const __mmask8 pos = _mm256_cmp_ps_mask(x, _mm256_setzero_ps(), _CMP_GT_OQ);
+    return _mm256_mask_blend_ps(pos, _mm256_mul_ps(_mm256_set1_ps(a.slope), x), x);
+}
+FS_NORM_AVX512 inline __m512d loadz8(const float* p, int64_t n, const Pre& a) {
+    const __mmask8 m = n >= 8 ? __mmask8(0xff) : __mmask8((1u << n) - 1);
+    __m256 x = _mm256_maskz_loadu_ps(m, p);
+    if (a.leaky) x = leaky8(x, a);
+    return _mm512_cvtps_pd(x);
+}
 FS_NORM_AVX512 inline void store8(float* p, __m512d v, int64_t n) {
     const __mmask8 m = n >= 8 ? __mmask8(0xff) : __mmask8((1u << n) - 1);
     _mm256_mask_storeu_ps(p, m, _mm512_cvtpd_ps(v));
 }
 
 // Mean and population variance (two passes, as the reference).
-FS_NORM_AVX512 void moments8(const float* x, int64_t M, double* mean, double* var) {
+FS_NORM_AVX512 void moments8(const float* x, int64_t M, const Pre& a, double* mean, double* var) {
     __m512d s = _mm512_setzero_pd();
-    for (int64_t i = 0; i < M; i += 8) s = _mm512_add_pd(s, load8(x + i, M - i));
+    for (int64_t i = 0; i < M; i += 8) s = _mm512_add_pd(s, loadz8(x + i, M - i, a));
     const double mu = _mm512_reduce_add_pd(s) / double(M);
     const __m512d vmu = _mm512_set1_pd(mu);
     __m512d ss = _mm512_setzero_pd();
     for (int64_t i = 0; i < M; i += 8) {
         const int64_t n = M - i;
         const __mmask8 m = n >= 8 ? __mmask8(0xff) : __mmask8((1u << n) - 1);
-        const __m512d d = _mm512_maskz_sub_pd(m, load8(x + i, n), vmu);  // masked lanes stay 0
+        const __m512d d = _mm512_maskz_sub_pd(m, loadz8(x + i, n, a), vmu);  // masked lanes stay 0
         ss = _mm512_fmadd_pd(d, d, ss);
     }
     *mean = mu;
@@ -60,13 +77,14 @@ FS_NORM_AVX512 void moments8(const float* x, int64_t M, double* mean, double* va
 
 FS_NORM_AVX512 void forward_sample(const InstanceNormParams& p, const float* xs, double g, double b, float* ys,
                                    int64_t M) {
+    const Pre a{p.pre_leaky, float(p.slope)};
     double mean, var;
-    moments8(xs, M, &mean, &var);
+    moments8(xs, M, a, &mean, &var);
     const double d = std::sqrt(var) + p.eps;  // ε on σ, as the reference
     const __m512d vmu = _mm512_set1_pd(mean), vg = _mm512_set1_pd(g), vd = _mm512_set1_pd(d),
                   vb = _mm512_set1_pd(b);
     for (int64_t i = 0; i < M; i += 8) {
-        const __m512d xh = _mm512_div_pd(_mm512_sub_pd(load8(xs + i, M - i), vmu), vd);
+        const __m512d xh = _mm512_div_pd(_mm512_sub_pd(loadz8(xs + i, M - i, a), vmu), vd);
         store8(ys + i, _mm512_add_pd(_mm512_mul_pd(vg, xh), vb), M - i);
     }
 }
@@ -74,14 +92,15 @@ FS_NORM_AVX512 void forward_sample(const InstanceNormParams& p, const float* xs,
 // Returns this sample's Σ dy·x̂ and Σ dy (for dγ, dβ); writes dx when non-null.
 FS_NORM_AVX512 void backward_sample(const InstanceNormParams& p, const float* xs, double g, const float* dys,
                                     float* dxs, int64_t M, double* dg, double* db) {
+    const Pre a{p.pre_leaky, float(p.slope)};
     double mean, var;
-    moments8(xs, M, &mean, &var);
+    moments8(xs, M, a, &mean, &var);
     const double sigma = std::sqrt(var), d = sigma + p.eps;
     const __m512d vmu = _mm512_set1_pd(mean), vd = _mm512_set1_pd(d);
     __m512d s_dy = _mm512_setzero_pd(), s_dy_xh = _mm512_setzero_pd();
     for (int64_t i = 0; i < M; i += 8) {
         const int64_t n = M - i;
-        const __m512d xh = _mm512_div_pd(_mm512_sub_pd(load8(xs + i, n), vmu), vd), dyv = load8(dys + i, n);
+        const __m512d xh = _mm512_div_pd(_mm512_sub_pd(loadz8(xs + i, n, a), vmu), vd), dyv = load8(dys + i, n);
         s_dy = _mm512_add_pd(s_dy, dyv);  // masked lanes load 0
         s_dy_xh = _mm512_fmadd_pd(dyv, xh, s_dy_xh);
     }
@@ -94,9 +113,19 @@ FS_NORM_AVX512 void backward_sample(const InstanceNormParams& p, const float* xs
                   vk = _mm512_set1_pd(sigma > 0 ? mean_dxh_xh / sigma : 0.0);
     for (int64_t i = 0; i < M; i += 8) {
         const int64_t n = M - i;
-        const __m512d xh = _mm512_div_pd(_mm512_sub_pd(load8(xs + i, n), vmu), vd);
+        const __m512d xh = _mm512_div_pd(_mm512_sub_pd(loadz8(xs + i, n, a), vmu), vd);
         const __m512d gd = _mm512_div_pd(_mm512_sub_pd(_mm512_mul_pd(vg, load8(dys + i, n)), vmd), vd);
-        store8(dxs + i, _mm512_fnmadd_pd(xh, vk, gd), n);
+        const __m512d dz = _mm512_fnmadd_pd(xh, vk, gd);
+        if (!a.leaky) {
+            store8(dxs + i, dz, n);
+            continue;
+        }
+        // dx = float(dz) · leaky'(x), in float as the reference composition multiplies
+        const __mmask8 m = n >= 8 ? __mmask8(0xff) : __mmask8((1u << n) - 1);
+        const __m256 x = _mm256_maskz_loadu_ps(m, xs + i);
+        const __mmask8 pos = _mm256_cmp_ps_mask(x, _mm256_setzero_ps(), _CMP_GT_OQ);
+        const __m256 deriv = _mm256_mask_blend_ps(pos, _mm256_set1_ps(a.slope), _mm256_set1_ps(1.f));
+        _mm256_mask_storeu_ps(dxs + i, m, _mm256_mul_ps(_mm512_cvtpd_ps(dz), deriv));
     }
 }
 
