@@ -1,9 +1,11 @@
 // attention_fast.cpp: flash-style softmax attention for f32 on the CPU. Queries are processed in blocks of
-// k_bq rows against key blocks of k_bk: S = Q Kᵀ by SGEMM, an online softmax (running max m and sum l per row,
-// earlier partial outputs rescaled by exp(m_old − m_new)), O += P V by SGEMM. No N×M matrix is ever stored:
-// the working set is one k_bq×k_bk score tile (128 KiB) plus the row statistics. The backward recomputes the
-// row log-sum-exp, then per tile P = exp(S − lse), dV += Pᵀ dO, dP = dO Vᵀ, dS = P ⊙ (dP − Δ), dQ += dS K,
-// dK += dSᵀ Q, with Δ_i = dO_i·O_i. Batch items run in parallel.
+// k_bq rows against key blocks of k_bk: S = Q Kᵀ, an online softmax (running max m and sum l per row, earlier
+// partial outputs rescaled by exp(m_old − m_new)), O += P V. No N×M matrix is ever stored: the working set is one
+// k_bq×k_bk score tile (128 KiB) plus the row statistics. The backward takes the row log-sum-exp from the forward
+// when the caller kept it (or recomputes it), then per tile P = exp(S − lse), dV += Pᵀ dO, dP = dO Vᵀ,
+// dS = P ⊙ (dP − Δ), dQ += dS K, dK += dSᵀ Q, with Δ_i = dO_i·O_i. With AVX-512 the tile products run on a
+// register-blocked micro-kernel (rb_gemm) that reads its operands in place, transposed or not; without it, on
+// SGEMM and scalar loops. Work is split over (batch item, query block) units.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -84,8 +86,8 @@ float exp_shift_sum(const float* x, float shift, float* y, int64_t n) {
 
 // --- small-D tiles -------------------------------------------------------------------------------------------
 // faceswap-GAN's queries and keys have D = C/8 = 4..64 channels. For such a thin inner dimension the packed
-// SGEMM spends more time packing than multiplying, so the three products with D as an operand width run here,
-// on a transposed key tile kt (D × bk) held in L1: each is a sequence of 16-lane FMAs along the keys.
+// SGEMM spends more time packing than multiplying, so for D <= k_small_d the three products with D as an operand
+// width run on the keys transposed once per call (kt, D × M): 16-lane FMAs along the keys.
 constexpr int64_t k_small_d = 32;
 
 // xt (cols × ld) = transpose of the rows × cols matrix x (row-major). Callers pad ld past a power of two so the
