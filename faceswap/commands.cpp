@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "faceswap/cli.h"
 #include "faceswap/gan.h"
 #include "io/image.h"
 
@@ -44,10 +45,6 @@ const char* k_config_help =
     "  --capacity C          standard or lite (default standard)\n"
     "  --norm N              instancenorm (default), layernorm, groupnorm, batchnorm, hybrid, none\n"
     "  --no-self-attention   leave out the self-attention blocks\n";
-
-bool is_help(const std::vector<std::string>& a) {
-    return std::find(a.begin(), a.end(), "--help") != a.end() || std::find(a.begin(), a.end(), "-h") != a.end();
-}
 
 }  // namespace
 

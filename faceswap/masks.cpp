@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "faceswap/cli.h"
 #include "faceswap/models.h"
 #include "io/image.h"
 
@@ -282,12 +283,6 @@ FaceBoxXYWH aligned_face_box(int size) {
 // --- faceswap masks ------------------------------------------------------------------------------------------------
 
 namespace {
-
-bool is_help(const std::vector<std::string>& args) {
-    for (const std::string& a : args)
-        if (a == "--help" || a == "-h") return true;
-    return false;
-}
 
 const char* k_masks_usage =
     "usage: faceswap masks FACESDIR OUTDIR [--models DIR]\n"

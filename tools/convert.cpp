@@ -11,7 +11,7 @@
 // keeps both cores busy in every stage.
 #include "tools/convert.h"
 
-#include "tools/cli.h"
+#include "faceswap/cli.h"
 
 #include <unistd.h>
 
@@ -509,8 +509,7 @@ const char* k_convert_help =
 }  // namespace
 
 int convert_main(const std::vector<std::string>& args) {
-    if (std::find(args.begin(), args.end(), "--help") != args.end() ||
-        std::find(args.begin(), args.end(), "-h") != args.end()) {
+    if (is_help(args)) {
         std::fputs(k_convert_help, stdout);
         return 0;
     }
@@ -519,10 +518,7 @@ int convert_main(const std::vector<std::string>& args) {
     std::vector<std::string> pos;
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& a = args[i];
-        auto value = [&]() -> const std::string& {
-            FS_CHECK(i + 1 < args.size(), "convert: ", a, " needs a value (see faceswap convert --help)");
-            return args[++i];
-        };
+        auto value = [&]() -> const std::string& { return option_value("convert", args, i); };
         auto num = [&](const std::string& v) { return parse_number("convert", a, v); };
         auto integer = [&](const std::string& v) { return parse_integer("convert", a, v); };
         if (a == "--direction") {

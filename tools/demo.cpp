@@ -16,6 +16,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "faceswap/cli.h"
 #include "faceswap/convert_ops.h"
 #include "faceswap/eval.h"
 #include "faceswap/gan.h"
@@ -240,18 +241,6 @@ struct DemoOptions {
     int64_t max_frames = -1;
 };
 
-int64_t parse_int(const std::string& v, const std::string& what) {
-    try {
-        size_t pos = 0;
-        long long x = std::stoll(v, &pos);
-        FS_CHECK(pos == v.size(), "demo: ", what, " must be an integer, got '", v, "'");
-        return x;
-    } catch (const std::logic_error&) {
-        FS_FAIL("demo: ", what, " must be an integer, got '", v, "'");
-    }
-}
-
-std::string fmt_seconds(double s) { return format_duration(s); }
 
 // A progress line on stdout, flushed so it keeps its place between the progress bars drawn on stderr.
 template <typename... A>
@@ -509,8 +498,8 @@ int synthetic_demo(const DemoOptions& o) {
     const bool beats = sc.swap.psnr() > sc.baseline.psnr() && sc.swap.ssim() > sc.baseline.ssim();
     rep.line("demo: the swap %s the baseline: %+.2f dB PSNR, %+.4f SSIM", beats ? "beats" : "does NOT beat",
              sc.swap.psnr() - sc.baseline.psnr(), sc.swap.ssim() - sc.baseline.ssim());
-    rep.line("demo: time %s (faces %s, training %s, swap + scores + video %s)", fmt_seconds(total).c_str(),
-             fmt_seconds(t_data).c_str(), fmt_seconds(t_train).c_str(), fmt_seconds(t_eval).c_str());
+    rep.line("demo: time %s (faces %s, training %s, swap + scores + video %s)", format_duration(total).c_str(),
+             format_duration(t_data).c_str(), format_duration(t_train).c_str(), format_duration(t_eval).c_str());
     rep.line("demo: wrote %s (rows: input A | swap | ground truth B)%s%s", grid.c_str(), video.empty() ? "" : ", ",
              video.c_str());
     rep.line("demo: training previews, losses and the model in %s/model", o.out.c_str());
@@ -732,8 +721,8 @@ int data_demo(const DemoOptions& o) {
         rep.line("demo: no identity scores (the face-api recognition model was not found: faceswap eval --help)");
         std::fprintf(stderr, "demo: %s\n", why.c_str());
     }
-    rep.line("demo: time %s (extraction %s, training %s, swap + scores + video %s)", fmt_seconds(since(t0)).c_str(),
-             fmt_seconds(t_extract).c_str(), fmt_seconds(t_train).c_str(), fmt_seconds(since(t)).c_str());
+    rep.line("demo: time %s (extraction %s, training %s, swap + scores + video %s)", format_duration(since(t0)).c_str(),
+             format_duration(t_extract).c_str(), format_duration(t_train).c_str(), format_duration(since(t)).c_str());
     rep.line("demo: wrote %s (rows: input A | swap)%s%s; faces in %s and %s", grid.c_str(), video.empty() ? "" : ", ",
              video.c_str(), dir_in.c_str(), dir_sw.c_str());
     if (!converted.empty()) rep.line("demo: A's footage converted to B: %s (input | result)", converted.c_str());
@@ -751,33 +740,30 @@ int demo_main(const std::vector<std::string>& args) {
     DemoOptions o;
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& a = args[i];
-        auto value = [&]() -> const std::string& {
-            FS_CHECK(i + 1 < args.size(), "demo: ", a, " needs a value");
-            return args[++i];
-        };
+        auto value = [&]() -> const std::string& { return option_value("demo", args, i); };
         if (a == "--help" || a == "-h") {
             std::fputs(k_demo_usage, stdout);
             return 0;
         } else if (a == "--out")
             o.out = value();
         else if (a == "--seed")
-            o.seed = uint64_t(parse_int(value(), a));
+            o.seed = uint64_t(parse_integer("demo", a, value()));
         else if (a == "--iters")
-            o.iters = parse_int(value(), a);
+            o.iters = parse_integer("demo", a, value());
         else if (a == "--batch")
-            o.batch = int(parse_int(value(), a));
+            o.batch = int(parse_integer("demo", a, value()));
         else if (a == "--faces")
-            o.faces = int(parse_int(value(), a));
+            o.faces = int(parse_integer("demo", a, value()));
         else if (a == "--eval")
-            o.eval = int(parse_int(value(), a));
+            o.eval = int(parse_integer("demo", a, value()));
         else if (a == "--video-frames")
-            o.video_frames = int(parse_int(value(), a));
+            o.video_frames = int(parse_integer("demo", a, value()));
         else if (a == "--schedule")
             o.schedule = value();
         else if (a == "--perceptual")
             o.perceptual = parse_perceptual_mode(value());
         else if (a == "--threads")
-            o.threads = int(parse_int(value(), a));
+            o.threads = int(parse_integer("demo", a, value()));
         else if (a == "--model")
             o.model_file = value();
         else if (a == "--gan")
@@ -791,9 +777,9 @@ int demo_main(const std::vector<std::string>& args) {
         else if (a == "--aligned")
             o.aligned = true;
         else if (a == "--every")
-            o.every = int(parse_int(value(), a));
+            o.every = int(parse_integer("demo", a, value()));
         else if (a == "--max-frames")
-            o.max_frames = parse_int(value(), a);
+            o.max_frames = parse_integer("demo", a, value());
         else if (a == "--models")
             set_models_dir(value());
         else

@@ -3,7 +3,7 @@
 // small MTCNN ops single-threaded and the cores busy); faces.tsv rows are written back in frame order.
 #include "tools/extract.h"
 
-#include "tools/cli.h"
+#include "faceswap/cli.h"
 
 #include <algorithm>
 #include <atomic>
@@ -271,8 +271,7 @@ const char* k_extract_help =
 }  // namespace
 
 int extract_main(const std::vector<std::string>& args) {
-    if (std::find(args.begin(), args.end(), "--help") != args.end() ||
-        std::find(args.begin(), args.end(), "-h") != args.end()) {
+    if (is_help(args)) {
         std::fputs(k_extract_help, stdout);
         return 0;
     }
@@ -280,10 +279,7 @@ int extract_main(const std::vector<std::string>& args) {
     std::vector<std::string> pos;
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& a = args[i];
-        auto value = [&]() -> const std::string& {
-            FS_CHECK(i + 1 < args.size(), "extract: ", a, " needs a value (see faceswap extract --help)");
-            return args[++i];
-        };
+        auto value = [&]() -> const std::string& { return option_value("extract", args, i); };
         auto num = [&](const std::string& v) { return parse_number("extract", a, v); };
         if (a == "--every") opt.every = int(num(value()));
         else if (a == "--max-frames") opt.max_frames = int64_t(num(value()));

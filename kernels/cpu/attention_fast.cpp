@@ -326,7 +326,8 @@ void forward_one(const AttentionParams& prm, const Dims& d, const float* q, cons
         std::fill(l.begin(), l.end(), 0.f);
         float* ob = o ? o + i0 * d.E : nullptr;
         if (want_o && !fast) std::fill(ob, ob + bq * d.E, 0.f);
-        for (int64_t i = 0; i < bq * d.D; ++i) qs[size_t(i)] = q[i0 * d.D + i] * sc;
+        if (fast && !kt.empty())  // the scaled queries only the rb_gemm scores read
+            for (int64_t i = 0; i < bq * d.D; ++i) qs[size_t(i)] = q[i0 * d.D + i] * sc;
         for (int64_t j0 = 0; j0 < d.M; j0 += k_bk) {
             const int64_t bk = std::min(k_bk, d.M - j0);
             tile_scores(q + i0 * d.D, qs.data(), bq, k + j0 * d.D, kt.empty() ? nullptr : kt.data() + j0, ldk, bk,
@@ -395,7 +396,8 @@ void backward_one(const AttentionParams& prm, const Dims& d, const float* q, con
         const int64_t bq = std::min(k_bq, r_end - i0);
         const float* qb = q + i0 * d.D;
         const float* dob = dout + i0 * d.E;
-        for (int64_t i = 0; i < bq * d.D; ++i) qs[size_t(i)] = qb[i] * sc;
+        if (fast && small)  // the scaled queries only the rb_gemm scores read
+            for (int64_t i = 0; i < bq * d.D; ++i) qs[size_t(i)] = qb[i] * sc;
         for (int64_t j0 = 0; j0 < d.M; j0 += k_bk) {
             const int64_t bk = std::min(k_bk, d.M - j0);
             tile_scores(qb, qs.data(), bq, k + j0 * d.D, small ? kt.data() + j0 : nullptr, ldk, bk, d.D, sc,

@@ -1,12 +1,27 @@
-// cli.h: option-value parsing shared by the tools' command lines (extract, convert).
+// cli.h: command-line helpers shared by the subcommands (faceswap/ and tools/): --help detection and option-value
+// parsing with errors that name the command and the option.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "tensor/error.h"
 
 namespace fs {
+
+/// True when the arguments ask for help (--help or -h anywhere).
+inline bool is_help(const std::vector<std::string>& args) {
+    return std::find(args.begin(), args.end(), "--help") != args.end() ||
+           std::find(args.begin(), args.end(), "-h") != args.end();
+}
+
+/// The value after option args[i] (advancing i past it); an error naming the command when it is missing.
+inline const std::string& option_value(const char* cmd, const std::vector<std::string>& args, size_t& i) {
+    FS_CHECK(i + 1 < args.size(), cmd, ": ", args[i], " needs a value (see faceswap ", cmd, " --help)");
+    return args[++i];
+}
 
 /// `v` as a finite number; otherwise an error naming the command and the option.
 inline double parse_number(const char* cmd, const std::string& option, const std::string& v) {
