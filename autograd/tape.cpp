@@ -18,12 +18,21 @@ namespace {
 thread_local bool t_grad_enabled = true;
 
 // --- profiling ---
-std::atomic<bool>& profile_flag() {
-    static std::atomic<bool> f([] {
+// FS_PROFILE=1: per op; FS_PROFILE=shapes: per op and input shapes (to find which layer a cost belongs to).
+std::atomic<int>& profile_flag() {
+    static std::atomic<int> f([] {
         const char* e = std::getenv("FS_PROFILE");
-        return e && std::strcmp(e, "1") == 0;
+        if (!e) return 0;
+        if (std::strcmp(e, "1") == 0) return 1;
+        return std::strcmp(e, "shapes") == 0 ? 2 : 0;
     }());
     return f;
+}
+std::string profile_key(const char* op, const std::vector<Tensor>& inputs) {
+    if (profile_flag() < 2) return op;
+    std::string k = op;
+    for (const Tensor& t : inputs) k += " " + shape_str(t.shape());
+    return k;
 }
 struct ProfileEntry {
     double fwd_s = 0, bwd_s = 0;
@@ -34,7 +43,7 @@ std::map<std::string, ProfileEntry>& profile_table() {
     static std::map<std::string, ProfileEntry> t;
     return t;
 }
-void profile_add(const char* op, bool bwd, double s) {
+void profile_add(const std::string& op, bool bwd, double s) {
     std::lock_guard<std::mutex> lock(g_profile_mutex);
     ProfileEntry& e = profile_table()[op];
     (bwd ? e.bwd_s : e.fwd_s) += s;
@@ -45,8 +54,9 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 }  // namespace
 
-void set_profiling(bool on) { profile_flag() = on; }
-bool profiling() { return profile_flag(); }
+void set_profiling(bool on) { profile_flag() = on ? std::max(1, profile_flag().load()) : 0; }
+bool profiling() { return profile_flag() > 0; }
+void profile_record(const std::string& name, double seconds) { profile_add(name, false, seconds); }
 void profile_reset() {
     std::lock_guard<std::mutex> lock(g_profile_mutex);
     profile_table().clear();
@@ -59,12 +69,15 @@ std::string profile_report() {
     });
     double total = 0;
     for (auto& r : rows) total += r.second.fwd_s + r.second.bwd_s;
+    int width = 18;
+    for (auto& r : rows) width = std::max(width, int(r.first.size()));
     std::ostringstream os;
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "%-18s %10s %8s %10s %8s %7s\n", "op", "fwd ms", "calls", "bwd ms", "calls", "share");
+    std::vector<char> storage(size_t(width) + 80);
+    char* buf = storage.data();
+    std::snprintf(buf, storage.size(), "%-*s %10s %8s %10s %8s %7s\n", width, "op", "fwd ms", "calls", "bwd ms", "calls", "share");
     os << buf;
     for (auto& [name, e] : rows) {
-        std::snprintf(buf, sizeof buf, "%-18s %10.1f %8lld %10.1f %8lld %6.1f%%\n", name.c_str(), e.fwd_s * 1e3,
+        std::snprintf(buf, storage.size(), "%-*s %10.1f %8lld %10.1f %8lld %6.1f%%\n", width, name.c_str(), e.fwd_s * 1e3,
                       (long long)e.fwd_n, e.bwd_s * 1e3, (long long)e.bwd_n,
                       total > 0 ? 100.0 * (e.fwd_s + e.bwd_s) / total : 0.0);
         os << buf;
@@ -86,7 +99,7 @@ std::vector<Tensor> apply(const OpSpec& spec, const std::vector<Tensor>& inputs,
     const bool prof = profiling();
     auto t0 = prof ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     std::vector<Tensor> out = spec.forward(inputs, attrs);
-    if (prof) profile_add(spec.name, false, seconds_since(t0));
+    if (prof) profile_add(profile_key(spec.name, inputs), false, seconds_since(t0));
 
     bool record = false;
     if (t_grad_enabled)
@@ -191,7 +204,7 @@ void backward(const Tensor& root, const Tensor& grad) {
             const bool prof = profiling();
             auto t0 = prof ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
             std::vector<Tensor> din = node->spec->backward({node->inputs, node->outputs, dout, needs, node->attrs});
-            if (prof) profile_add(node->spec->name, true, seconds_since(t0));
+            if (prof) profile_add(profile_key(node->spec->name, node->inputs), true, seconds_since(t0));
             FS_CHECK(din.size() == node->inputs.size(), node->spec->name, ": backward returned ", din.size(),
                      " gradients for ", node->inputs.size(), " inputs");
             for (size_t i = 0; i < din.size(); ++i) {

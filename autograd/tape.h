@@ -46,11 +46,13 @@ Tensor apply1(const OpSpec& spec, const std::vector<Tensor>& inputs, const std::
 void backward(const Tensor& root, const Tensor& grad = Tensor());
 
 /// Per-op time accounting for apply() and backward(), switched on by FS_PROFILE=1 in the environment or
-/// set_profiling(true). profile_report() lists ops by total time; profile_reset() clears the counters.
+/// set_profiling(true); FS_PROFILE=shapes splits each op by its input shapes. profile_report() lists ops by total
+/// time; profile_reset() clears the counters. profile_record() lets non-op work (the optimizer step) show up too.
 void set_profiling(bool on);
 bool profiling();
 std::string profile_report();
 void profile_reset();
+void profile_record(const std::string& name, double seconds);
 
 /// a += b elementwise (same shape, contiguous a); used for gradient accumulation.
 void accumulate_into(Tensor& a, const Tensor& b);
