@@ -2,9 +2,20 @@
 // scalar math of kernels/elementwise.h with the op kind fixed at compile time, so the switch folds away and the
 // compiler vectorises the loop; a second copy of each loop is compiled for AVX-512 and picked at run time.
 #include <algorithm>
+#include <vector>
 
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/elementwise.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// GCC 12 warns inside its own intrinsics headers (_mm512_undefined_ps).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace fs {
 
@@ -14,6 +25,7 @@ constexpr int64_t k_grain = int64_t(1) << 15;  // elements per parallel chunk (1
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define FS_EW_AVX512 __attribute__((target("avx512f")))
+#define FS_EW_X86 1
 bool have_avx512() {
     static const bool b = __builtin_cpu_supports("avx512f");
     return b;
@@ -52,14 +64,41 @@ FS_EW_AVX512 void ub_loop_avx512(const UnaryParams& p, const float* x, const flo
     for (int64_t i = b; i < e; ++i) dx[i] = dy[i] * unary_derivative(K, x[i], y[i], p);
 }
 
+#ifdef FS_EW_X86
+// LeakyReLU by hand: the compiler will not if-convert `x > 0 ? x : slope·x` (under the default -ftrapping-math it
+// may not evaluate the product where the scalar code does not), so the loops above stay scalar for it. Here the
+// product is computed for every lane and the compare picks: y = x or slope·x, dx = dy or slope·dy — the same
+// roundings as the scalar code (dy·1 is dy), so bitwise the reference.
+FS_EW_AVX512 void leaky_lanes(float slope, const float* x, const float* dy, float* out, int64_t b, int64_t e) {
+    const __m512 s = _mm512_set1_ps(slope), zero = _mm512_setzero_ps();
+    for (int64_t i = b; i < e; i += 16) {
+        const __mmask16 m = e - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (e - i)) - 1);
+        const __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
+        const __m512 v = dy ? _mm512_maskz_loadu_ps(m, dy + i) : xv;  // forward: the value; backward: dy
+        const __mmask16 pos = _mm512_cmp_ps_mask(xv, zero, _CMP_GT_OQ);
+        _mm512_mask_storeu_ps(out + i, m, _mm512_mask_blend_ps(pos, _mm512_mul_ps(v, s), v));
+    }
+}
+#endif
+
 template <UnaryKind K>
 void unary_forward_k(const UnaryParams& p, const float* x, float* y, int64_t n) {
     const bool v = have_avx512();
+#ifdef FS_EW_X86
+    if constexpr (K == UnaryKind::leaky_relu) {
+        if (v) return chunked(n, [&](int64_t b, int64_t e) { leaky_lanes(float(p.slope), x, nullptr, y, b, e); });
+    }
+#endif
     chunked(n, [&](int64_t b, int64_t e) { v ? uf_loop_avx512<K>(p, x, y, b, e) : uf_loop<K>(p, x, y, b, e); });
 }
 template <UnaryKind K>
 void unary_backward_k(const UnaryParams& p, const float* x, const float* y, const float* dy, float* dx, int64_t n) {
     const bool v = have_avx512();
+#ifdef FS_EW_X86
+    if constexpr (K == UnaryKind::leaky_relu) {
+        if (v) return chunked(n, [&](int64_t b, int64_t e) { leaky_lanes(float(p.slope), x, dy, dx, b, e); });
+    }
+#endif
     chunked(n, [&](int64_t b, int64_t e) {
         v ? ub_loop_avx512<K>(p, x, y, dy, dx, b, e) : ub_loop<K>(p, x, y, dy, dx, b, e);
     });
@@ -152,10 +191,145 @@ bool no_broadcast(const BroadcastGeom& g) {
     return true;
 }
 
+// --- broadcast backward ---
+// A broadcast side receives sums over the output elements that read it. The output is cut into at most 8 blocks
+// (a number that depends on the shapes only, not on the thread count); each block sums its terms into its own
+// double buffer, and the buffers are added in block order at the end: the result is the same on any number of
+// threads, and closer to the exact sum than the reference's sequential float accumulation. Each term is
+// dout·∂ rounded to float first, as in the reference.
+
+// Σ t[0..n) in double.
+inline double sum_f64(const float* t, int64_t n) {
+    double s = 0;
+    for (int64_t j = 0; j < n; ++j) s += double(t[j]);
+    return s;
+}
+#ifdef FS_EW_X86
+FS_EW_AVX512 double sum_f64_avx512(const float* t, int64_t n) {
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm256_loadu_ps(t + j)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_loadu_ps(t + j + 8)));
+    }
+    double s = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+    for (; j < n; ++j) s += double(t[j]);
+    return s;
+}
+#endif
+
+// The terms of one stretch of an innermost run: ta[j] = dout·∂a, tb[j] = dout·∂b (as the reference rounds them).
+template <BinaryKind K>
+inline void bcast_terms(const float* a, int64_t sa, const float* b, int64_t sb, const float* dout, float* ta,
+                        float* tb, int64_t len) {
+    for (int64_t j = 0; j < len; ++j) {
+        float pa = 0.f, pb = 0.f;
+        binary_partials(K, a[j * sa], b[j * sb], &pa, &pb);
+        ta[j] = dout[j] * pa;
+        tb[j] = dout[j] * pb;
+    }
+}
+template <BinaryKind K>
+FS_EW_AVX512 void bcast_terms_avx512(const float* a, int64_t sa, const float* b, int64_t sb, const float* dout,
+                                     float* ta, float* tb, int64_t len) {
+    if (sa == 1 && sb == 0) return bcast_terms<K>(a, 1, b, 0, dout, ta, tb, len);  // the model's patterns,
+    if (sa == 0 && sb == 1) return bcast_terms<K>(a, 0, b, 1, dout, ta, tb, len);  // with constant strides
+    bcast_terms<K>(a, sa, b, sb, dout, ta, tb, len);
+}
+
+// One side's share of a run: written in place when that side is not broadcast (`full`), else summed into acc.
+inline void bcast_take(const float* t, int64_t len, int64_t idx, int64_t stride, bool full, float* d, double* acc,
+                       bool avx512) {
+    if (full) {
+        for (int64_t j = 0; j < len; ++j) d[idx + j * stride] = 0.f + t[j];
+    } else if (stride == 0) {
+#ifdef FS_EW_X86
+        acc[idx] += avx512 ? sum_f64_avx512(t, len) : sum_f64(t, len);
+#else
+        (void)avx512;
+        acc[idx] += sum_f64(t, len);
+#endif
+    } else {
+        for (int64_t j = 0; j < len; ++j) acc[idx + j * stride] += double(t[j]);
+    }
+}
+
+template <BinaryKind K>
+void binary_backward_broadcast(const BroadcastGeom& g, const float* a, const float* b, const float* dout, float* da,
+                               float* db) {
+    const int r = g.rank;
+    int64_t na = 1, nb = 1;
+    for (int d = 0; d < r; ++d) {
+        if (g.a_strides[d] != 0) na *= g.out_shape[d];
+        if (g.b_strides[d] != 0) nb *= g.out_shape[d];
+    }
+    const bool full_a = na == g.numel, full_b = nb == g.numel;
+    const int64_t reduced = std::max(da && !full_a ? na : 1, db && !full_b ? nb : 1);
+    // at most 8 blocks, each with ≥ k_grain outputs, and their buffers no larger than half the output
+    const int64_t blocks =
+        std::max<int64_t>(1, std::min<int64_t>({8, g.numel / k_grain, g.numel / (2 * reduced)}));
+    std::vector<std::vector<double>> acc_a(static_cast<size_t>(blocks)), acc_b(static_cast<size_t>(blocks));
+    const bool v = have_avx512();
+    parallel_for(blocks, [&](int64_t k0, int64_t k1) {
+        constexpr int64_t k_stretch = 256;
+        float ta[k_stretch], tb[k_stretch];
+        for (int64_t k = k0; k < k1; ++k) {
+            std::vector<double>& aa = acc_a[size_t(k)];
+            std::vector<double>& ab = acc_b[size_t(k)];
+            if (da && !full_a) aa.assign(size_t(na), 0.0);
+            if (db && !full_b) ab.assign(size_t(nb), 0.0);
+            const int64_t begin = g.numel * k / blocks, end = g.numel * (k + 1) / blocks;
+            const int64_t inner = g.out_shape[r - 1], sa = g.a_strides[r - 1], sb = g.b_strides[r - 1];
+            int64_t idx[BroadcastGeom::k_max_rank] = {0};
+            int64_t rest = begin, ia = 0, ib = 0;
+            for (int d = r - 1; d >= 0; --d) {
+                idx[d] = rest % g.out_shape[d];
+                rest /= g.out_shape[d];
+                ia += idx[d] * g.a_strides[d];
+                ib += idx[d] * g.b_strides[d];
+            }
+            for (int64_t i = begin; i < end;) {
+                const int64_t len = std::min({inner - idx[r - 1], end - i, k_stretch});
+#ifdef FS_EW_X86
+                if (v) bcast_terms_avx512<K>(a + ia, sa, b + ib, sb, dout + i, ta, tb, len);
+                else
+#endif
+                    bcast_terms<K>(a + ia, sa, b + ib, sb, dout + i, ta, tb, len);
+                if (da) bcast_take(ta, len, ia, sa, full_a, da, aa.data(), v);
+                if (db) bcast_take(tb, len, ib, sb, full_b, db, ab.data(), v);
+                i += len;
+                idx[r - 1] += len;
+                ia += len * sa;
+                ib += len * sb;
+                for (int d = r - 1; d > 0 && idx[d] == g.out_shape[d]; --d) {
+                    ia -= g.a_strides[d] * g.out_shape[d];
+                    ib -= g.b_strides[d] * g.out_shape[d];
+                    idx[d] = 0;
+                    ++idx[d - 1];
+                    ia += g.a_strides[d - 1];
+                    ib += g.b_strides[d - 1];
+                }
+            }
+        }
+    });
+    auto merge = [&](float* d, const std::vector<std::vector<double>>& acc, int64_t n) {
+        for (int64_t j = 0; j < n; ++j) {
+            double t = 0;
+            for (const auto& blk : acc) t += blk[size_t(j)];
+            d[j] = float(t);
+        }
+    };
+    if (da && !full_a) merge(da, acc_a, na);
+    if (db && !full_b) merge(db, acc_b, nb);
+}
+
 template <BinaryKind K>
 bool binary_backward_k(const BroadcastGeom& g, const float* a, const float* b, const float* dout, float* da,
                        float* db) {
-    if (!no_broadcast(g)) return false;
+    if (!no_broadcast(g)) {
+        binary_backward_broadcast<K>(g, a, b, dout, da, db);
+        return true;
+    }
     const bool v = have_avx512();
     chunked(g.numel, [&](int64_t s, int64_t e) {
         v ? bb_loop_avx512<K>(a, b, dout, da, db, s, e) : bb_loop<K>(a, b, dout, da, db, s, e);
