@@ -5,6 +5,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 #include <map>
 #include <mutex>
 #include <vector>
@@ -138,6 +141,18 @@ void* host_alloc(size_t rounded) {
             return p;
         }
     }
+#if defined(__linux__)
+    // Blocks of 2 MiB and more go on 2 MiB boundaries and ask for transparent huge pages (THP is "madvise" on
+    // the project's machines): one TLB entry per 2 MiB instead of 512, and the hardware prefetchers, which stop at
+    // every page boundary, run on across rows of 4 KiB (the encoder's Dense weights ran at half the memory
+    // bandwidth with 4 KiB pages). Where the kernel has no THP the advice is ignored.
+    constexpr size_t k_huge = size_t(2) << 20;
+    if (rounded >= k_huge) {
+        void* p = std::aligned_alloc(k_huge, (rounded + k_huge - 1) / k_huge * k_huge);
+        if (p) madvise(p, rounded, MADV_HUGEPAGE);
+        return p;
+    }
+#endif
     return std::aligned_alloc(64, rounded);
 }
 

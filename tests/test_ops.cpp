@@ -258,6 +258,40 @@ TEST(ElementwiseFast, ChunkedAndBroadcastMatchTheReference) {
     }
 }
 
+// Dense layers with a batch of 1..8 rows take the skinny kernels (kernels/cpu/linalg_fast.cpp): one pass over
+// the weights, column blocks per thread, ragged tails. Each shape here hits a different part of them (every batch
+// size, widths that are and are not multiples of 16, an odd row count for the backward's 4-row groups), and a
+// batch of 9 the SGEMM path; fast against reference, forward and all three gradients.
+TEST(DenseFast, SkinnyBatchesMatchTheReference) {
+    const OpSpec& spec = op_by_name("dense");
+    struct Shape3 {
+        int64_t n, in, out;
+    };
+    for (Shape3 c : {Shape3{8, 1000, 70}, Shape3{1, 16, 16}, Shape3{3, 33, 17}, Shape3{5, 1024, 131},
+                     Shape3{7, 4099, 23}, Shape3{2, 64, 1030}, Shape3{4, 100, 40}, Shape3{6, 48, 50},
+                     Shape3{9, 300, 40}}) {
+        auto run = [&](bool fast, std::vector<Tensor>* outs, std::vector<Tensor>* grads) {
+            FastKernelsGuard g(fast);
+            std::mt19937_64 rng(9);
+            std::vector<Tensor> in{Tensor::uniform({c.n, c.in}, -1, 1, rng), Tensor::uniform({c.out, c.in}, -1, 1, rng),
+                                   Tensor::uniform({c.out}, -1, 1, rng)};
+            NoGradGuard ng;
+            *outs = spec.forward(in, {});
+            std::vector<Tensor> dout{Tensor::uniform((*outs)[0].shape(), -1, 1, rng)}, det{(*outs)[0].detach()};
+            std::vector<bool> needs(3, true);
+            *grads = spec.backward({in, det, dout, needs, {}});
+        };
+        std::vector<Tensor> of, gf, orf, gr;
+        run(true, &of, &gf);
+        run(false, &orf, &gr);
+        const std::string what = std::to_string(c.n) + "x" + std::to_string(c.in) + " -> " + std::to_string(c.out);
+        // f32 dot products of up to 4099 terms summed in another order (16 lanes, then across them): a few ulps
+        // of the largest magnitude, far below any indexing error (which would be O(1) here).
+        EXPECT_LE(scaled_err(of[0], orf[0]), 1e-5) << what;
+        for (size_t i = 0; i < 3; ++i) EXPECT_LE(scaled_err(gf[i], gr[i]), 1e-5) << what << ", gradient " << i;
+    }
+}
+
 // The fast attention forward keeps each row's log-sum-exp after the output's elements, and its backward reads it
 // from there instead of recomputing it; an output without that tail (a copy) takes the recomputing path. Both
 // must give the same gradients, and the reference's.

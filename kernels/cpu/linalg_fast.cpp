@@ -1,14 +1,175 @@
 // linalg_fast.cpp: dense and batched matmul on the packed SGEMM (kernels/sgemm.h). The transposes are folded
-// into SGEMM's op() flags; nothing is copied.
+// into SGEMM's op() flags; nothing is copied. A dense layer with a small batch (N ≤ 8: the encoder's two Dense
+// layers in training and conversion) is a pass over its weights, which SGEMM would first copy into packed panels;
+// it gets kernels that read the weights once, in place (below).
 #include <algorithm>
+#include <cstdint>
+#include <vector>
 
+#include "kernels/cpu/thread_pool.h"
 #include "kernels/linalg.h"
 #include "kernels/sgemm.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+// GCC 12 warns inside its own intrinsics headers (_mm512_undefined_ps).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#define FS_LF_X86 1
+#define FS_LF_AVX512 __attribute__((target("avx512f")))
+#endif
+
 namespace fs {
+
+#ifdef FS_LF_X86
+namespace {
+
+bool have_avx512() {
+    static const bool b = __builtin_cpu_supports("avx512f");
+    return b;
+}
+
+inline __mmask16 tail_mask(int64_t left) {
+    return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+}
+
+// y[n][o] = b[o] + Σ_i x[n][i]·w[o][i] for R output rows at once: each x vector loaded serves R rows (R·NB
+// accumulators), and the weight rows, read once in order, are prefetched a few lines ahead.
+template <int NB, int R>
+FS_LF_AVX512 __attribute__((always_inline)) inline void skinny_forward_step(__m512 (&a)[R][NB], const float* x,
+                                                                           const float* w, int64_t IN, int64_t o,
+                                                                           int64_t i, __mmask16 m) {
+    __m512 v[R];
+    for (int k = 0; k < R; ++k) {
+        _mm_prefetch(reinterpret_cast<const char*>(w + (o + k) * IN + i + 256), _MM_HINT_T0);
+        v[k] = _mm512_maskz_loadu_ps(m, w + (o + k) * IN + i);
+    }
+    for (int n = 0; n < NB; ++n) {
+        const __m512 xv = _mm512_maskz_loadu_ps(m, x + n * IN + i);
+        for (int k = 0; k < R; ++k) a[k][n] = _mm512_fmadd_ps(xv, v[k], a[k][n]);
+    }
+}
+
+template <int NB, int R>
+FS_LF_AVX512 inline void skinny_forward_rows(const float* x, const float* w, const float* b, float* y, int64_t IN,
+                                             int64_t OUT, int64_t o) {
+    __m512 a[R][NB];
+    for (int k = 0; k < R; ++k)
+        for (int n = 0; n < NB; ++n) a[k][n] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= IN; i += 16) skinny_forward_step<NB, R>(a, x, w, IN, o, i, 0xffff);
+    if (i < IN) skinny_forward_step<NB, R>(a, x, w, IN, o, i, tail_mask(IN - i));
+    for (int k = 0; k < R; ++k)
+        for (int n = 0; n < NB; ++n) y[n * OUT + o + k] = (b ? b[o + k] : 0.f) + _mm512_reduce_add_ps(a[k][n]);
+}
+
+template <int NB>
+FS_LF_AVX512 void skinny_forward(const float* x, const float* w, const float* b, float* y, int64_t IN, int64_t OUT,
+                                 int64_t o0, int64_t o1) {
+    constexpr int R = 1;  // one row at a time: blocking two or three rows made GCC spill accumulators, no faster
+    int64_t o = o0;
+    for (; o + R <= o1; o += R) skinny_forward_rows<NB, R>(x, w, b, y, IN, OUT, o);
+    for (; o < o1; ++o) skinny_forward_rows<NB, 1>(x, w, b, y, IN, OUT, o);
+}
+
+// R weight rows o..o+R-1 over the columns [0, cols) of one thread's range: dw rows from x, and the dx block
+// (acc, row stride ld) accumulated. x and acc are read once per R rows, not once per row, which keeps the loop
+// within L2's bandwidth; the dy factors are broadcast straight from memory.
+template <int NB, int R>
+FS_LF_AVX512 inline void skinny_rows(const float* x, const float* wr, const float* dy, float* acc, float* dwr,
+                                     int64_t IN, int64_t OUT, int64_t ld, int64_t cols) {
+    for (int64_t c = 0; c < cols; c += 16) {
+        const __mmask16 m = tail_mask(cols - c);
+        if (dwr) {
+            __m512 s[R];
+            for (int k = 0; k < R; ++k) s[k] = _mm512_setzero_ps();
+            for (int n = 0; n < NB; ++n) {
+                const __m512 xv = _mm512_maskz_loadu_ps(m, x + n * IN + c);
+                for (int k = 0; k < R; ++k) s[k] = _mm512_fmadd_ps(_mm512_set1_ps(dy[n * OUT + k]), xv, s[k]);
+            }
+            for (int k = 0; k < R; ++k) _mm512_mask_storeu_ps(dwr + k * IN + c, m, s[k]);
+        }
+        if (acc) {
+            __m512 wv[R];
+            for (int k = 0; k < R; ++k) wv[k] = _mm512_maskz_loadu_ps(m, wr + k * IN + c);  // 0 past the end
+            for (int n = 0; n < NB; ++n) {
+                float* a = acc + n * ld + c;
+                __m512 av = _mm512_loadu_ps(a);
+                for (int k = 0; k < R; ++k) av = _mm512_fmadd_ps(_mm512_set1_ps(dy[n * OUT + k]), wv[k], av);
+                _mm512_storeu_ps(a, av);
+            }
+        }
+    }
+}
+
+// The columns [i0, i1) of dw = dyᵀ·x and dx = dy·w, in one pass down the weight rows: each row's stretch
+// w[o][i0..i1) is read once, in order (the prefetchers follow it), dw[o][i0..i1) is written, and dy[n][o]·w[o][·]
+// goes into an L2-resident dx block. (Streaming stores for dw measured slower here.) That block's rows are
+// padded off multiples of 4 KiB: with dx's own stride (IN floats, 4 or 64 KiB in the encoder) every store aliased
+// the next row's load in the store-forwarding check.
+template <int NB>
+FS_LF_AVX512 void skinny_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, int64_t IN,
+                                  int64_t OUT, int64_t i0, int64_t i1) {
+    const int64_t cols = i1 - i0, ld = (cols + 15) / 16 * 16 + 16;
+    std::vector<float> acc(dx ? size_t(NB * ld) : 0, 0.f);
+    float* ap = dx ? acc.data() : nullptr;
+    constexpr int R = 4;
+    int64_t o = 0;
+    for (; o + R <= OUT; o += R)
+        skinny_rows<NB, R>(x + i0, w + o * IN + i0, dy + o, ap, dw ? dw + o * IN + i0 : nullptr, IN, OUT, ld, cols);
+    for (; o < OUT; ++o)
+        skinny_rows<NB, 1>(x + i0, w + o * IN + i0, dy + o, ap, dw ? dw + o * IN + i0 : nullptr, IN, OUT, ld, cols);
+    if (dx)
+        for (int n = 0; n < NB; ++n) std::copy(acc.data() + n * ld, acc.data() + n * ld + cols, dx + n * IN + i0);
+}
+
+template <int NB>
+void skinny_dense_forward(const float* x, const float* w, const float* b, float* y, int64_t IN, int64_t OUT) {
+    parallel_for(OUT, [&](int64_t o0, int64_t o1) { skinny_forward<NB>(x, w, b, y, IN, OUT, o0, o1); });
+}
+
+template <int NB>
+void skinny_dense_backward(const float* x, const float* w, const float* dy, float* dx, float* dw, int64_t IN,
+                           int64_t OUT) {
+    // one contiguous column range per thread (multiples of 16 columns)
+    const int64_t groups = (IN + 15) / 16, tasks = std::min<int64_t>(num_threads(), groups);
+    parallel_for(tasks, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t)
+            skinny_backward<NB>(x, w, dy, dx, dw, IN, OUT, std::min(IN, groups * t / tasks * 16),
+                                std::min(IN, groups * (t + 1) / tasks * 16));
+    });
+}
+
+#define FS_SKINNY_CASES(CALL) \
+    switch (N) {              \
+        case 1: CALL(1);      \
+        case 2: CALL(2);      \
+        case 3: CALL(3);      \
+        case 4: CALL(4);      \
+        case 5: CALL(5);      \
+        case 6: CALL(6);      \
+        case 7: CALL(7);      \
+        case 8: CALL(8);      \
+    }
+
+// Batches of 1..8 rows; a wider layer (OUT ≥ 16, IN ≥ 16) so the vector loops have work.
+bool skinny(int64_t N, int64_t IN, int64_t OUT) { return N >= 1 && N <= 8 && IN >= 16 && OUT >= 16 && have_avx512(); }
+
+}  // namespace
+#endif
 
 void dense_forward_fast(const float* x, const float* w, const float* b, float* y, int64_t N, int64_t IN, int64_t OUT) {
     // y (N, OUT) = x (N, IN) · wᵀ (IN, OUT) + b
+#ifdef FS_LF_X86
+    if (skinny(N, IN, OUT)) {
+#define FS_CALL(NB) return skinny_dense_forward<NB>(x, w, b, y, IN, OUT)
+        FS_SKINNY_CASES(FS_CALL)
+#undef FS_CALL
+    }
+#endif
     if (b)
         for (int64_t n = 0; n < N; ++n) std::copy(b, b + OUT, y + n * OUT);
     sgemm(false, true, N, OUT, IN, 1.f, x, IN, w, IN, b ? 1.f : 0.f, y, OUT);
@@ -16,8 +177,19 @@ void dense_forward_fast(const float* x, const float* w, const float* b, float* y
 
 void dense_backward_fast(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db, int64_t N,
                          int64_t IN, int64_t OUT) {
-    if (dx) sgemm(false, false, N, IN, OUT, 1.f, dy, OUT, w, IN, 0.f, dx, IN);  // dx = dy · w
-    if (dw) sgemm(true, false, OUT, IN, N, 1.f, dy, OUT, x, IN, 0.f, dw, IN);   // dw = dyᵀ · x
+    bool done = false;
+#ifdef FS_LF_X86
+    if ((dx || dw) && skinny(N, IN, OUT)) {
+#define FS_CALL(NB)                                               \
+    skinny_dense_backward<NB>(x, w, dy, dx, dw, IN, OUT); \
+    done = true;                                                  \
+    break
+        FS_SKINNY_CASES(FS_CALL)
+#undef FS_CALL
+    }
+#endif
+    if (!done && dx) sgemm(false, false, N, IN, OUT, 1.f, dy, OUT, w, IN, 0.f, dx, IN);  // dx = dy · w
+    if (!done && dw) sgemm(true, false, OUT, IN, N, 1.f, dy, OUT, x, IN, 0.f, dw, IN);   // dw = dyᵀ · x
     if (db) {
         for (int64_t o = 0; o < OUT; ++o) {
             double s = 0;  // accumulate the batch sum in double, as the reference does
