@@ -4,6 +4,8 @@
 // optimised paths off.
 #pragma once
 
+#include <cstdint>
+
 namespace fs {
 
 /// True when ops may use their optimised CPU paths (default, unless FS_REFERENCE_KERNELS=1).
@@ -11,6 +13,12 @@ bool fast_kernels();
 
 /// Turns the optimised paths on or off for the whole process; returns the previous setting.
 bool set_fast_kernels(bool on);
+
+/// d[doff[o] + i·cols + j] = s[soff[o] + i + j·ss] for o < planes, i < rows, j < cols: the transposed plane copy
+/// behind contiguous() of a view with its last two dimensions swapped (self-attention's (N, C, P) <-> (N, P, C)),
+/// over the threads, in 16×16 register transposes with AVX-512 (kernels/cpu/shuffle_fast.cpp).
+void transpose_planes_f32(int64_t planes, const int64_t* doff, const int64_t* soff, float* d, const float* s,
+                          int64_t rows, int64_t cols, int64_t ss);
 
 /// Sets the setting for its lifetime and restores it after.
 class FastKernelsGuard {

@@ -12,6 +12,9 @@
 #include <mutex>
 #include <vector>
 #include <sstream>
+#include <type_traits>
+
+#include "kernels/fast.h"
 
 namespace fs {
 
@@ -267,6 +270,16 @@ void copy_same_type(const Shape& shape, const Shape& ds, T* d, const Shape& ss, 
         std::vector<int64_t> idx2(outer2.size(), 0);
         const int64_t n2 = shape_numel(outer2);
         int64_t doff = 0, soff = 0;
+        if constexpr (std::is_same_v<T, float>) {
+            if (fast_kernels()) {  // the same copy, threaded and in register transposes (kernels/fast.h)
+                std::vector<int64_t> doffs(static_cast<size_t>(n2)), soffs(static_cast<size_t>(n2));
+                for (int64_t o = 0; o < n2; ++o) {
+                    doffs[size_t(o)] = doff, soffs[size_t(o)] = soff;
+                    odometer_step(outer2, dso2, sso2, idx2, doff, soff);
+                }
+                return transpose_planes_f32(n2, doffs.data(), soffs.data(), d, s, rows, inner, ssi);
+            }
+        }
         constexpr int64_t t = 32;
         for (int64_t o = 0; o < n2; ++o) {
             for (int64_t i0 = 0; i0 < rows; i0 += t)

@@ -82,7 +82,8 @@ TEST(Tensor, ContiguousCopiesStridedViews) {
 // The tiled path of a last-two-dimensions transpose (32×32 tiles): ragged tiles on both sides, an outer batch
 // dimension, and a view with an offset; every element checked against at().
 TEST(Tensor, TransposedCopyTilesMatchElementwise) {
-    for (Shape s : {Shape{3, 70, 45}, Shape{2, 1, 33}, Shape{33, 2}}) {
+    // {3, 130, 100}: enough elements for the threaded copy, full 16×16 register blocks and ragged edges
+    for (Shape s : {Shape{3, 70, 45}, Shape{2, 1, 33}, Shape{33, 2}, Shape{3, 130, 100}}) {
         Tensor t = iota(s);
         const size_t r = s.size();
         Tensor v = t.transpose(int(r) - 2, int(r) - 1);
