@@ -46,6 +46,25 @@ void reduce_sum_forward_cpu(const ReduceGeom& g, double scale, const T* x, T* y)
 template <typename T>
 void reduce_sum_backward_cpu(const ReduceGeom& g, double scale, const T* dy, T* dx);
 
+/// True when the reduced axes are the trailing ones of a contiguous input (all of them included): output o then
+/// reduces the run x[o·red_numel .. (o+1)·red_numel), which the fast paths below read directly.
+inline bool reduce_is_trailing(const ReduceGeom& g) {
+    int64_t expect = 1;
+    for (int d = g.n_red - 1; d >= 0; --d) {
+        if (g.red_shape[d] != 1 && g.red_strides[d] != expect) return false;
+        expect *= g.red_shape[d];
+    }
+    for (int d = g.n_kept - 1; d >= 0; --d) {
+        if (g.kept_shape[d] != 1 && g.kept_strides[d] != expect) return false;
+        expect *= g.kept_shape[d];
+    }
+    return true;
+}
+/// f32 fast paths (kernels/cpu/elementwise_fast.cpp) for a trailing reduction: y[o] = scale · Σ of row o (in
+/// double, over the threads, independent of the thread count) and its backward dx row o = scale · dy[o].
+void sum_rows_fast(const float* x, int64_t rows, int64_t len, double scale, float* y);
+void fill_rows_fast(const float* dy, int64_t rows, int64_t len, double scale, float* dx);
+
 // --- softmax over the last axis --------------------------------------------------------------------------------
 
 /// x, y (rows, cols) contiguous; y assigned: y[r,j] = exp(x[r,j] - max_j x[r,:]) / Σ_j exp(x[r,j] - max).

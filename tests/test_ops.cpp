@@ -15,6 +15,7 @@
 #include "autograd/registry.h"
 #include "autograd/tape.h"
 #include "kernels/fast.h"
+#include "kernels/reduce.h"
 
 using namespace fs;
 
@@ -255,6 +256,40 @@ TEST(ElementwiseFast, ChunkedAndBroadcastMatchTheReference) {
                     << c.op << " gradient " << i << " " << shape_str(c.a) << " " << shape_str(c.b);
             }
         }
+    }
+}
+
+// sum and mean over trailing axes read contiguous runs on the fast path (kernels/cpu/elementwise_fast.cpp): rows
+// over the threads, a single long row in fixed blocks. Both paths sum in double, so the results agree to the
+// float rounding of the final value; the backward is a fill, exact.
+TEST(ReduceFast, TrailingSumsMatchTheReference) {
+    struct Case {
+        const char* op;
+        Shape x;
+        ReduceParams p;
+    };
+    const std::vector<Case> cases = {{"mean", {2, 3, 130, 130}, ReduceParams{{}, false}},  // one row, blocked
+                                     {"sum", {3, 70000}, ReduceParams{{1}, false}},        // rows over threads
+                                     {"mean", {8, 3, 63, 63}, ReduceParams{{2, 3}, true}},
+                                     {"sum", {4, 5, 6}, ReduceParams{{1}, false}}};       // not trailing
+    for (const Case& c : cases) {
+        const OpSpec& spec = op_by_name(c.op);
+        auto run = [&](bool fast, std::vector<Tensor>* outs, std::vector<Tensor>* grads) {
+            FastKernelsGuard g(fast);
+            std::mt19937_64 rng(3);
+            std::vector<Tensor> in{Tensor::uniform(c.x, -1, 1, rng)};
+            NoGradGuard ng;
+            *outs = spec.forward(in, c.p);
+            std::vector<Tensor> dout{Tensor::uniform((*outs)[0].shape(), -1, 1, rng)}, det{(*outs)[0].detach()};
+            std::vector<bool> needs{true};
+            *grads = spec.backward({in, det, dout, needs, c.p});
+        };
+        std::vector<Tensor> of, gf, orf, gr;
+        run(true, &of, &gf);
+        run(false, &orf, &gr);
+        // double sums in another order: they differ in the last double bits, at most one float ulp after rounding
+        EXPECT_LE(scaled_err(of[0], orf[0]), 1e-7) << c.op << " " << shape_str(c.x);
+        EXPECT_EQ(max_abs_diff(gf[0], gr[0]), 0.0) << c.op << " " << shape_str(c.x);
     }
 }
 

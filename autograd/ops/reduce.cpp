@@ -1,8 +1,11 @@
 // reduce.cpp: the specs of sum, mean (over chosen axes) and softmax (over the last axis).
 // sum and mean share one kernel pair: mean is the sum scaled by 1/count, forward and backward.
+#include <type_traits>
+
 #include "autograd/functional.h"
 #include "autograd/registry.h"
 #include "autograd/tape.h"
+#include "kernels/fast.h"
 #include "kernels/reduce.h"
 
 namespace fs {
@@ -29,6 +32,10 @@ static std::vector<Tensor> reduce_fwd(const std::vector<Tensor>& in, const std::
     const double scale = Mean ? 1.0 / double(g.red_numel) : 1.0;
     dispatch_float(x.dtype(), op, [&](auto tag) {
         using T = decltype(tag);
+        if constexpr (std::is_same_v<T, float>) {
+            if (fast_kernels() && reduce_is_trailing(g))
+                return sum_rows_fast(x.data<T>(), g.out_numel, g.red_numel, scale, y.data<T>());
+        }
         reduce_sum_forward_cpu<T>(g, scale, x.data<T>(), y.data<T>());
     });
     return {y};
@@ -45,6 +52,10 @@ static std::vector<Tensor> reduce_bwd(const BackwardArgs& b) {
     Tensor dx = Tensor::empty(x.shape(), x.dtype());
     dispatch_float(x.dtype(), op, [&](auto tag) {
         using T = decltype(tag);
+        if constexpr (std::is_same_v<T, float>) {
+            if (fast_kernels() && reduce_is_trailing(g))
+                return fill_rows_fast(b.dout[0].data<T>(), g.out_numel, g.red_numel, scale, dx.data<T>());
+        }
         reduce_sum_backward_cpu<T>(g, scale, b.dout[0].data<T>(), dx.data<T>());
     });
     return {dx};

@@ -6,6 +6,7 @@
 
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/elementwise.h"
+#include "kernels/reduce.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 // GCC 12 warns inside its own intrinsics headers (_mm512_undefined_ps).
@@ -217,6 +218,50 @@ FS_EW_AVX512 double sum_f64_avx512(const float* t, int64_t n) {
     return s;
 }
 #endif
+
+// --- sums over trailing axes (sum, mean) ---
+// y[o] = float(scale · Σ x[o·len .. (o+1)·len)) in double, like the reference; the rows are shared over the
+// threads, and a single long row is cut into fixed blocks (by its length only) whose double sums are added in
+// order, so the result does not depend on the thread count.
+}  // namespace
+
+void sum_rows_fast(const float* x, int64_t rows, int64_t len, double scale, float* y) {
+#ifdef FS_EW_X86
+    const bool v = have_avx512();
+    auto sum = [v](const float* p, int64_t n) { return v ? sum_f64_avx512(p, n) : sum_f64(p, n); };
+#else
+    auto sum = [](const float* p, int64_t n) { return sum_f64(p, n); };
+#endif
+    if (rows == 1 && len >= 2 * k_grain) {
+        const int64_t blocks = (len + k_grain - 1) / k_grain;
+        std::vector<double> part(static_cast<size_t>(blocks));
+        parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+            for (int64_t b = b0; b < b1; ++b)
+                part[size_t(b)] = sum(x + b * k_grain, std::min(len, (b + 1) * k_grain) - b * k_grain);
+        });
+        double acc = 0;
+        for (double p : part) acc += p;
+        y[0] = float(acc * scale);
+        return;
+    }
+    auto body = [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) y[r] = float(sum(x + r * len, len) * scale);
+    };
+    if (rows * len < 2 * k_grain) return body(0, rows);
+    parallel_for(rows, body);
+}
+
+void fill_rows_fast(const float* dy, int64_t rows, int64_t len, double scale, float* dx) {
+    chunked(rows * len, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e;) {
+            const int64_t r = i / len, stop = std::min(e, (r + 1) * len);
+            std::fill(dx + i, dx + stop, float(double(dy[r]) * scale));
+            i = stop;
+        }
+    });
+}
+
+namespace {
 
 // The terms of one stretch of an innermost run: ta[j] = dout·∂a, tb[j] = dout·∂b (as the reference rounds them).
 template <BinaryKind K>
