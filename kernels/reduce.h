@@ -64,6 +64,9 @@ inline bool reduce_is_trailing(const ReduceGeom& g) {
 /// double, over the threads, independent of the thread count) and its backward dx row o = scale · dy[o].
 void sum_rows_fast(const float* x, int64_t rows, int64_t len, double scale, float* y);
 void fill_rows_fast(const float* dy, int64_t rows, int64_t len, double scale, float* dx);
+/// sum_squares over the threads (fixed blocks, double) and its backward dx = (2·dy)·x (bitwise the reference).
+double sum_squares_fast(const float* x, int64_t n);
+void sum_squares_backward_fast(const float* x, float dy, float* dx, int64_t n);
 
 // --- softmax over the last axis --------------------------------------------------------------------------------
 

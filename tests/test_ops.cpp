@@ -260,7 +260,7 @@ TEST(ElementwiseFast, ChunkedAndBroadcastMatchTheReference) {
 }
 
 // sum and mean over trailing axes read contiguous runs on the fast path (kernels/cpu/elementwise_fast.cpp): rows
-// over the threads, a single long row in fixed blocks. Both paths sum in double, so the results agree to the
+// over the threads, a single long row in fixed blocks; sum_squares likewise. Both paths sum in double, so the results agree to the
 // float rounding of the final value; the backward is a fill, exact.
 TEST(ReduceFast, TrailingSumsMatchTheReference) {
     struct Case {
@@ -271,7 +271,8 @@ TEST(ReduceFast, TrailingSumsMatchTheReference) {
     const std::vector<Case> cases = {{"mean", {2, 3, 130, 130}, ReduceParams{{}, false}},  // one row, blocked
                                      {"sum", {3, 70000}, ReduceParams{{1}, false}},        // rows over threads
                                      {"mean", {8, 3, 63, 63}, ReduceParams{{2, 3}, true}},
-                                     {"sum", {4, 5, 6}, ReduceParams{{1}, false}}};       // not trailing
+                                     {"sum", {4, 5, 6}, ReduceParams{{1}, false}},        // not trailing
+                                     {"sum_squares", {3, 130, 100}, ReduceParams{}}};     // blocks over threads
     for (const Case& c : cases) {
         const OpSpec& spec = op_by_name(c.op);
         auto run = [&](bool fast, std::vector<Tensor>* outs, std::vector<Tensor>* grads) {
@@ -279,10 +280,11 @@ TEST(ReduceFast, TrailingSumsMatchTheReference) {
             std::mt19937_64 rng(3);
             std::vector<Tensor> in{Tensor::uniform(c.x, -1, 1, rng)};
             NoGradGuard ng;
-            *outs = spec.forward(in, c.p);
+            const std::any attrs = std::string(c.op) == "sum_squares" ? std::any() : std::any(c.p);
+            *outs = spec.forward(in, attrs);
             std::vector<Tensor> dout{Tensor::uniform((*outs)[0].shape(), -1, 1, rng)}, det{(*outs)[0].detach()};
             std::vector<bool> needs{true};
-            *grads = spec.backward({in, det, dout, needs, c.p});
+            *grads = spec.backward({in, det, dout, needs, attrs});
         };
         std::vector<Tensor> of, gf, orf, gr;
         run(true, &of, &gf);

@@ -150,6 +150,12 @@ static std::vector<Tensor> sum_squares_fwd(const std::vector<Tensor>& in, const 
     Tensor y = Tensor::empty({}, x.dtype());
     dispatch_float(x.dtype(), "sum_squares", [&](auto tag) {
         using T = decltype(tag);
+        if constexpr (std::is_same_v<T, float>) {
+            if (fast_kernels()) {
+                y.data<T>()[0] = T(sum_squares_fast(x.data<T>(), x.numel()));
+                return;
+            }
+        }
         y.data<T>()[0] = T(sum_squares_forward_cpu<T>(x.data<T>(), x.numel()));
     });
     return {y};
@@ -160,6 +166,9 @@ static std::vector<Tensor> sum_squares_bwd(const BackwardArgs& g) {
     Tensor dx = Tensor::empty(x.shape(), x.dtype());
     dispatch_float(x.dtype(), "sum_squares backward", [&](auto tag) {
         using T = decltype(tag);
+        if constexpr (std::is_same_v<T, float>) {
+            if (fast_kernels()) return sum_squares_backward_fast(x.data<T>(), g.dout[0].data<T>()[0], dx.data<T>(), x.numel());
+        }
         sum_squares_backward_cpu<T>(x.data<T>(), g.dout[0].data<T>()[0], dx.data<T>(), x.numel());
     });
     return {dx};

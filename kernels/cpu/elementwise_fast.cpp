@@ -251,6 +251,56 @@ void sum_rows_fast(const float* x, int64_t rows, int64_t len, double scale, floa
     parallel_for(rows, body);
 }
 
+#ifdef FS_EW_X86
+FS_EW_AVX512 double sum_sq_f64_avx512(const float* t, int64_t n) {
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        const __m512d a = _mm512_cvtps_pd(_mm256_loadu_ps(t + j)), b = _mm512_cvtps_pd(_mm256_loadu_ps(t + j + 8));
+        s0 = _mm512_fmadd_pd(a, a, s0);
+        s1 = _mm512_fmadd_pd(b, b, s1);
+    }
+    double s = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+    for (; j < n; ++j) s += double(t[j]) * double(t[j]);
+    return s;
+}
+#endif
+
+double sum_squares_fast(const float* x, int64_t n) {
+    const int64_t blocks = std::max<int64_t>(1, (n + k_grain - 1) / k_grain);
+    std::vector<double> part(static_cast<size_t>(blocks));
+#ifdef FS_EW_X86
+    const bool v = have_avx512();
+#endif
+    auto body = [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+            const float* p = x + b * k_grain;
+            const int64_t len = std::min(n, (b + 1) * k_grain) - b * k_grain;
+#ifdef FS_EW_X86
+            if (v) {
+                part[size_t(b)] = sum_sq_f64_avx512(p, len);
+                continue;
+            }
+#endif
+            double s = 0;
+            for (int64_t j = 0; j < len; ++j) s += double(p[j]) * double(p[j]);
+            part[size_t(b)] = s;
+        }
+    };
+    if (blocks == 1) body(0, 1);
+    else parallel_for(blocks, body);
+    double acc = 0;
+    for (double p : part) acc += p;
+    return acc;
+}
+
+void sum_squares_backward_fast(const float* x, float dy, float* dx, int64_t n) {
+    const float g = 2.f * dy;  // the reference's rounding: (2·dy)·x
+    chunked(n, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) dx[i] = g * x[i];
+    });
+}
+
 void fill_rows_fast(const float* dy, int64_t rows, int64_t len, double scale, float* dx) {
     chunked(rows * len, [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e;) {
