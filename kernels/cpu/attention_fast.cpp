@@ -111,7 +111,7 @@ void scores_scalar(const float* q, int64_t bq, int64_t D, const float* kt, int64
             const float a = q[r * D + c] * sc;
             for (int64_t j = 0; j < bk; ++j) sr[j] += a * kt[c * ldk + j];
         }
-        mx[r] = *std::max_element(sr, sr + bk);
+        if (mx) mx[r] = *std::max_element(sr, sr + bk);
     }
 }
 
@@ -277,21 +277,22 @@ bool use_avx512() {
     return b;
 }
 
-// S = sc · Q Kᵀ for one tile, and each row's maximum in mx: for small D, rb_gemm on qs (= sc · Q, prepared by the
-// caller) and kt (the keys transposed with leading dimension ldk, offset to this tile), or the scalar kernel;
-// SGEMM above.
+// S = sc · Q Kᵀ for one tile, and each row's maximum in mx (when mx is non-null; the backward, which has the
+// row log-sum-exp, skips it): for small D, rb_gemm on qs (= sc · Q, prepared by the caller) and kt (the keys
+// transposed with leading dimension ldk, offset to this tile), or the scalar kernel; SGEMM above.
 void tile_scores(const float* q, const float* qs, int64_t bq, const float* k, const float* kt, int64_t ldk,
                  int64_t bk, int64_t D, float sc, float* S, float* mx) {
     if (D <= k_small_d) {
         if (use_avx512()) {
             rb_gemm(bq, bk, D, qs, D, 1, kt, ldk, S, bk, nullptr, false);
-            row_max_avx512(S, bq, bk, mx);
+            if (mx) row_max_avx512(S, bq, bk, mx);
         } else {
             scores_scalar(q, bq, D, kt, ldk, bk, sc, S, mx);
         }
     } else {
         sgemm(false, true, bq, bk, D, sc, q, D, k, D, 0.f, S, bk);
-        for (int64_t r = 0; r < bq; ++r) mx[r] = *std::max_element(S + r * bk, S + (r + 1) * bk);
+        if (mx)
+            for (int64_t r = 0; r < bq; ++r) mx[r] = *std::max_element(S + r * bk, S + (r + 1) * bk);
     }
 }
 
@@ -391,7 +392,7 @@ void backward_one(const AttentionParams& prm, const Dims& d, const float* q, con
         transpose_into(v, d.M, d.E, vt.data(), ldk);
     }
     std::vector<float> P(static_cast<size_t>(k_bq * k_bk)), dP(static_cast<size_t>(k_bq * k_bk));
-    std::vector<float> mx(static_cast<size_t>(k_bq)), qs(static_cast<size_t>(k_bq * d.D));
+    std::vector<float> qs(static_cast<size_t>(k_bq * d.D));
     for (int64_t i0 = r_begin; i0 < r_end; i0 += k_bq) {
         const int64_t bq = std::min(k_bq, r_end - i0);
         const float* qb = q + i0 * d.D;
@@ -401,7 +402,7 @@ void backward_one(const AttentionParams& prm, const Dims& d, const float* q, con
         for (int64_t j0 = 0; j0 < d.M; j0 += k_bk) {
             const int64_t bk = std::min(k_bk, d.M - j0);
             tile_scores(qb, qs.data(), bq, k + j0 * d.D, small ? kt.data() + j0 : nullptr, ldk, bk, d.D, sc,
-                        P.data(), mx.data());
+                        P.data(), nullptr);
             for (int64_t r = 0; r < bq; ++r) exp_shift_sum(P.data() + r * bk, lse[size_t(i0 + r)], P.data() + r * bk, bk);
             if (fast) {
                 // dV_j += Pᵀ dO_i;  dP = dO_i V_jᵀ;  dS = P ⊙ (dP − Δ)·scale (in place in dP)
