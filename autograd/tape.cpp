@@ -12,6 +12,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "kernels/cpu/thread_pool.h"
+
 namespace fs {
 
 namespace {
@@ -132,15 +134,25 @@ void accumulate_into(Tensor& a, const Tensor& b) {
     FS_CHECK(a.shape() == b.shape(), "gradient accumulation: shapes ", shape_str(a.shape()), " and ",
              shape_str(b.shape()));
     FS_CHECK(a.is_contiguous() && a.dtype() == b.dtype(), "gradient accumulation: ", a.str(), " += ", b.str());
+    const bool prof = profiling();
+    const auto t0 = prof ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     Tensor bc = b.contiguous();
     int64_t n = a.numel();
     dispatch_float(a.dtype(), "gradient accumulation", [&](auto tag) {
         using T = decltype(tag);
         T* pa = a.data<T>();
         const T* pb = bc.data<T>();
-        for (int64_t i = 0; i < n; ++i) pa[i] += pb[i];
+        // Each element is independent, so splitting over the threads gives bitwise the one-pass result.
+        constexpr int64_t k_grain = int64_t(1) << 16;
+        const int64_t chunks = (n + k_grain - 1) / k_grain;
+        auto run = [&](int64_t c0, int64_t c1) {
+            for (int64_t i = c0 * k_grain, e = std::min(n, c1 * k_grain); i < e; ++i) pa[i] += pb[i];
+        };
+        if (chunks <= 1) run(0, chunks);
+        else parallel_for(chunks, run);
         return 0;
     });
+    if (prof) profile_add("(gradient accumulation)", true, seconds_since(t0));
 }
 
 void backward(const Tensor& root, const Tensor& grad) {

@@ -1,6 +1,8 @@
 // test_autograd.cpp: the tape itself: accumulation, reuse of a tensor, leaves, no-grad mode, graph release.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "autograd/functional.h"
 #include "autograd/registry.h"
 
@@ -15,6 +17,20 @@ TEST(Tape, TensorUsedTwiceGetsTheSumOfBothGradients) {
     Tensor y = mul(x, x);  // dy/dx = 2x, arriving through both inputs of mul
     backward(y, Tensor::from_vector({3}, {1, 0.5, -1}, DType::f64));
     EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{2, -2, -6}));
+}
+
+// Accumulation of a large gradient runs over the threads in chunks (autograd/tape.cpp): every element must still
+// be the sum of its two contributions, exactly (each is one float addition of the same two values).
+TEST(Tape, LargeGradientsAccumulateOverTheThreadsExactly) {
+    const int64_t n = 3 * 65536 + 123;  // several chunks and a ragged tail
+    std::mt19937_64 rng(4);
+    Tensor x = Tensor::uniform({n}, -1, 1, rng).set_requires_grad(true);
+    Tensor a = Tensor::uniform({n}, -1, 1, rng), b = Tensor::uniform({n}, -1, 1, rng);
+    backward(add(mul(x, a), mul(x, b)), Tensor::full({n}, 1.0));  // dx = 1·a + 1·b
+    const std::vector<double> g = x.grad().to_vector(), av = a.to_vector(), bv = b.to_vector();
+    int64_t wrong = 0;
+    for (size_t i = 0; i < size_t(n); ++i) wrong += g[i] != double(float(av[i]) + float(bv[i]));
+    EXPECT_EQ(wrong, 0);
 }
 
 TEST(Tape, DiamondGraph) {
