@@ -8,12 +8,15 @@
 //                        gradients (checks the tape handles the op's outputs, views included)
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <cmath>
 #include <set>
 
 #include "autograd/gradcheck.h"
 #include "autograd/registry.h"
 #include "autograd/tape.h"
+#include "kernels/attention.h"
 #include "kernels/fast.h"
 #include "kernels/reduce.h"
 
@@ -332,6 +335,28 @@ TEST(DenseFast, SkinnyBatchesMatchTheReference) {
 // The fast attention forward keeps each row's log-sum-exp after the output's elements, and its backward reads it
 // from there instead of recomputing it; an output without that tail (a copy) takes the recomputing path. Both
 // must give the same gradients, and the reference's.
+// A NaN in a query row must reach that row's output on the fast path as it does on the reference (std::exp of a
+// NaN is NaN): the exponential's clamp and the row max may not turn it into a finite value, or a diverged run
+// would train on silently. The other rows stay finite.
+TEST(AttentionFast, NaNInAQueryRowReachesThatRowsOutput) {
+    const OpSpec& spec = op_by_name("attention");
+    for (bool fast : {true, false}) {
+        FastKernelsGuard g(fast);
+        std::mt19937_64 rng(12);
+        const int64_t N = 300, M = 270, D = 8, E = 20;  // several key tiles; D = 8 takes the small-D kernels
+        Tensor q = Tensor::uniform({1, N, D}, -1, 1, rng), k = Tensor::uniform({1, M, D}, -1, 1, rng),
+               v = Tensor::uniform({1, M, E}, -1, 1, rng);
+        q.data<float>()[5 * D + 3] = std::numeric_limits<float>::quiet_NaN();  // row 5
+        NoGradGuard ng;
+        const std::vector<double> o = spec.forward({q, k, v}, AttentionParams{0.35})[0].to_vector();
+        for (int64_t e = 0; e < E; ++e) EXPECT_TRUE(std::isnan(o[size_t(5 * E + e)])) << (fast ? "fast" : "ref") << " e " << e;
+        for (int64_t i = 0; i < N * E; ++i) {
+            if (i / E == 5) continue;
+            ASSERT_TRUE(std::isfinite(o[size_t(i)])) << (fast ? "fast" : "ref") << " at " << i;
+        }
+    }
+}
+
 TEST(AttentionFast, SavedLogSumExpMatchesRecomputedAndReference) {
     const OpSpec& spec = op_by_name("attention");
     std::mt19937_64 rng(9);
