@@ -470,7 +470,7 @@ FS_TARGET_AVX512 void direct_bwd_data_tile(const float* dq, const Seg* seg, int6
 template <int NO, int KG>
 FS_TARGET_AVX512 void direct_bwd_w_taps(const float* xc0, const int64_t* koff, const float* dy0, int64_t N,
                                         int64_t xn_stride, int64_t dyn_stride, int64_t Ho, int64_t Wo, int64_t Ws,
-                                        float* out, int64_t ostride) {
+                                        float* out, int64_t ostride, bool add) {
     __m512 acc[NO][KG];
 #pragma GCC unroll 8
     for (int o = 0; o < NO; ++o)
@@ -515,7 +515,10 @@ FS_TARGET_AVX512 void direct_bwd_w_taps(const float* xc0, const int64_t* koff, c
 #pragma GCC unroll 8
     for (int o = 0; o < NO; ++o)
 #pragma GCC unroll 8
-        for (int k = 0; k < KG; ++k) out[o * ostride + k] = _mm512_reduce_add_ps(acc[o][k]);
+        for (int k = 0; k < KG; ++k) {
+            const float r = _mm512_reduce_add_ps(acc[o][k]);
+            out[o * ostride + k] = add ? out[o * ostride + k] + r : r;
+        }
 }
 
 using FwdTile = void (*)(const float*, const Seg*, int64_t, int64_t, const int64_t*, int64_t, const float*,
@@ -523,7 +526,7 @@ using FwdTile = void (*)(const float*, const Seg*, int64_t, int64_t, const int64
 using BwdDataTile = void (*)(const float*, const Seg*, int64_t, int64_t, int64_t, int64_t, int64_t, const float*,
                              int64_t, float*, int64_t);
 using BwdWTaps = void (*)(const float*, const int64_t*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t,
-                          int64_t, float*, int64_t);
+                          int64_t, float*, int64_t, bool);
 
 // Register blocks: 6 channels × 4 segments (24 accumulators) for the forward and backward data; for backward
 // weights, output channels × kw taps with at most 24 accumulators (8 × 3, 6 × 4, 4 × 5: the widest channel
@@ -584,21 +587,38 @@ void direct_backward(const Conv2dParams& p, const Conv2dGeom& g, const float* x,
         const Phased ph(p, g);
         float* xs = t_pad.get(g.N * g.C * ph.cstride);
         pad_input(p, g, ph, x, xs);
-        // Tasks (oc block, c, kh), oc block outermost so a thread's consecutive tasks share its dy channels.
         const int64_t kgmax = std::min(k_wb_taps, g.KW), ob = std::min(k_wb_oc, k_wb_acc / kgmax);
         const int64_t oblocks = (OC + ob - 1) / ob;
-        par(oblocks * g.C * g.KH, g.N * P * g.C * taps * OC, [&](int64_t i0, int64_t i1) {
-            for (int64_t i = i0; i < i1; ++i) {
-                const int64_t o0 = i / (g.C * g.KH) * ob, c = i / g.KH % g.C, kh = i % g.KH;
-                const int64_t no = std::min(ob, OC - o0);
-                for (int64_t kw0 = 0; kw0 < g.KW; kw0 += kgmax) {
-                    const int64_t kg = std::min(kgmax, g.KW - kw0), t0 = kh * g.KW + kw0;
-                    k_bwd_w_taps[no - 1][kg - 1](xs + c * ph.cstride, ph.toff.data() + t0, dy + o0 * P, g.N,
-                                                 g.C * ph.cstride, OC * P, g.Ho, g.Wo, ph.Ws,
-                                                 dw + (o0 * g.C + c) * taps + t0, g.C * taps);
-                }
+        // The images in chunks whose dy rows for one oc block stay in L2 (~384 KiB) while every (c, kh) of the
+        // block reads them; each chunk's sums are added to the last. Streaming all N images per (c, kh) instead
+        // re-read a 1 MiB dy block from L3 for each of the C·KH tasks at 64 px.
+        const int64_t nchunk = std::clamp<int64_t>((int64_t(384) << 10) / std::max<int64_t>(1, ob * P * 4), 1, g.N);
+        auto task = [&](int64_t o0, int64_t c, int64_t kh, int64_t n0, int64_t n1, bool add) {
+            const int64_t no = std::min(ob, OC - o0);
+            for (int64_t kw0 = 0; kw0 < g.KW; kw0 += kgmax) {
+                const int64_t kg = std::min(kgmax, g.KW - kw0), t0 = kh * g.KW + kw0;
+                k_bwd_w_taps[no - 1][kg - 1](xs + n0 * g.C * ph.cstride + c * ph.cstride, ph.toff.data() + t0,
+                                             dy + n0 * OC * P + o0 * P, n1 - n0, g.C * ph.cstride, OC * P, g.Ho, g.Wo,
+                                             ph.Ws, dw + (o0 * g.C + c) * taps + t0, g.C * taps, add);
             }
-        });
+        };
+        const int threads = in_parallel_region() ? 1 : num_threads();
+        if (nchunk < g.N && oblocks >= 2 * threads) {
+            // Tasks: oc blocks (each thread owns whole blocks, so the chunks' additions never race).
+            par(oblocks, g.N * P * g.C * taps * OC, [&](int64_t b0, int64_t b1) {
+                for (int64_t b = b0; b < b1; ++b)
+                    for (int64_t n0 = 0; n0 < g.N; n0 += nchunk)
+                        for (int64_t c = 0; c < g.C; ++c)
+                            for (int64_t kh = 0; kh < g.KH; ++kh)
+                                task(b * ob, c, kh, n0, std::min(g.N, n0 + nchunk), n0 > 0);
+            });
+        } else {
+            // Tasks (oc block, c, kh), oc block outermost so a thread's consecutive tasks share its dy channels.
+            par(oblocks * g.C * g.KH, g.N * P * g.C * taps * OC, [&](int64_t i0, int64_t i1) {
+                for (int64_t i = i0; i < i1; ++i)
+                    task(i / (g.C * g.KH) * ob, i / g.KH % g.C, i % g.KH, 0, g.N, false);
+            });
+        }
     }
     if (!dx) return;
     // dyq: dy with KH−1 zero rows above and below, KW−1 zero columns left and right.
