@@ -101,7 +101,7 @@ void transpose_into(const float* x, int64_t rows, int64_t cols, float* xt, int64
 int64_t padded_ld(int64_t n) { return (n + 15) / 16 * 16 + 16; }
 
 // S (bq × bk) = sc · Q (bq × D) · kt, kt with leading dimension ldk; also returns each row's maximum in mx. (The
-// AVX-512 path is rb_gemm on a scaled copy of Q, then row_max_avx512.)
+// AVX-512 path is rb_gemm on a scaled copy of Q, which also takes the row maxima as it stores the tile.)
 void scores_scalar(const float* q, int64_t bq, int64_t D, const float* kt, int64_t ldk, int64_t bk, float sc,
                    float* S, float* mx) {
     for (int64_t r = 0; r < bq; ++r) {
@@ -176,7 +176,7 @@ void dkt_scalar(const float* q, int64_t bq, int64_t D, const float* dS, int64_t 
 template <int R, int W>
 __attribute__((target("avx512f"))) void rb_block(const float* a, int64_t as, int64_t ak, const float* b,
                                                  int64_t ldb, int64_t K, float* c, int64_t ldc, __mmask16 last,
-                                                 const float* row_scale, bool acc_in) {
+                                                 const float* row_scale, bool acc_in, float* row_max) {
     __m512 acc[R][W];
     __mmask16 mk[W];
 #pragma GCC unroll 4
@@ -217,10 +217,19 @@ __attribute__((target("avx512f"))) void rb_block(const float* a, int64_t as, int
     for (int i = 0; i < R; ++i)
 #pragma GCC unroll 4
         for (int u = 0; u < W; ++u) _mm512_mask_storeu_ps(c + i * ldc + 16 * u, mk[u], acc[i][u]);
+    if (row_max) {  // the block's part of each row's maximum, folded into row_max (the scores: no second pass)
+#pragma GCC unroll 6
+        for (int i = 0; i < R; ++i) {
+            __m512 mx = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), mk[0], acc[i][0]);
+#pragma GCC unroll 4
+            for (int u = 1; u < W; ++u) mx = _mm512_mask_max_ps(mx, mk[u], acc[i][u], mx);
+            row_max[i] = std::max(row_max[i], _mm512_reduce_max_ps(mx));
+        }
+    }
 }
 
 using RbFn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, float*, int64_t, __mmask16,
-                      const float*, bool);
+                      const float*, bool, float*);
 
 template <int R>
 constexpr std::array<RbFn, 4> rb_row() {
@@ -228,7 +237,8 @@ constexpr std::array<RbFn, 4> rb_row() {
 }
 
 void rb_gemm(int64_t rows, int64_t n, int64_t K, const float* a, int64_t as, int64_t ak, const float* b,
-             int64_t ldb, float* c, int64_t ldc, const float* row_scale, bool acc_in) {
+             int64_t ldb, float* c, int64_t ldc, const float* row_scale, bool acc_in, float* row_max = nullptr) {
+    if (row_max) std::fill(row_max, row_max + rows, -INFINITY);
     static constexpr std::array<std::array<RbFn, 4>, 6> table = {rb_row<1>(), rb_row<2>(), rb_row<3>(),
                                                                  rb_row<4>(), rb_row<5>(), rb_row<6>()};
     for (int64_t c0 = 0; c0 < n; c0 += 64) {
@@ -241,21 +251,9 @@ void rb_gemm(int64_t rows, int64_t n, int64_t K, const float* a, int64_t as, int
             const int64_t left = rows - r0;
             R = left == 7 || left == 8 ? 4 : std::min<int64_t>(6, left);
             table[size_t(R - 1)][size_t(W - 1)](a + r0 * as, as, ak, b + c0, ldb, K, c + r0 * ldc + c0, ldc, last,
-                                                row_scale ? row_scale + r0 : nullptr, acc_in);
+                                                row_scale ? row_scale + r0 : nullptr, acc_in,
+                                                row_max ? row_max + r0 : nullptr);
         }
-    }
-}
-
-// mx[r] = max of row r of the bq × bk tile S.
-__attribute__((target("avx512f"))) void row_max_avx512(const float* S, int64_t bq, int64_t bk, float* mx) {
-    for (int64_t r = 0; r < bq; ++r) {
-        const float* sr = S + r * bk;
-        __m512 v = _mm512_set1_ps(-INFINITY);
-        for (int64_t j = 0; j < bk; j += 16) {
-            const __mmask16 m = bk - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (bk - j)) - 1);
-            v = _mm512_mask_max_ps(v, m, v, _mm512_maskz_loadu_ps(m, sr + j));
-        }
-        mx[r] = _mm512_reduce_max_ps(v);
     }
 }
 
@@ -287,8 +285,7 @@ void tile_scores(const float* q, const float* qs, int64_t bq, const float* k, co
                  int64_t bk, int64_t D, float sc, float* S, float* mx) {
     if (D <= k_small_d) {
         if (use_avx512()) {
-            rb_gemm(bq, bk, D, qs, D, 1, kt, ldk, S, bk, nullptr, false);
-            if (mx) row_max_avx512(S, bq, bk, mx);
+            rb_gemm(bq, bk, D, qs, D, 1, kt, ldk, S, bk, nullptr, false, mx);
         } else {
             scores_scalar(q, bq, D, kt, ldk, bk, sc, S, mx);
         }
