@@ -20,6 +20,7 @@
 #include "kernels/conv.h"
 #include "kernels/fast.h"
 #include "kernels/reduce.h"
+#include "kernels/shuffle.h"
 
 using namespace fs;
 
@@ -324,6 +325,31 @@ TEST(ConvFast, WeightGradientInImageChunksMatchesTheReference) {
     // below what a missing or doubled image chunk would change (a quarter of every weight gradient)
     EXPECT_LE(scaled_err(of[0], orf[0]), 1e-5);
     for (size_t i = 0; i < 3; ++i) EXPECT_LE(scaled_err(gf[i], gr[i]), 1e-5) << "gradient " << i;
+}
+
+// pixel_shuffle with r = 2 interleaves row pairs 16 at a time on the fast path (kernels/cpu/shuffle_fast.cpp);
+// the generic cases have rows of a few pixels. Rows of 37 (two vectors and a tail), both channel orders, three
+// images: a copy both ways, so bitwise the reference.
+TEST(ShuffleFast, PixelShuffleRowsMatchTheReferenceBitwise) {
+    const OpSpec& spec = op_by_name("pixel_shuffle");
+    for (PixelShuffleOrder order : {PixelShuffleOrder::dcr, PixelShuffleOrder::crd}) {
+        const PixelShuffleParams p{2, order};
+        auto run = [&](bool fast, std::vector<Tensor>* outs, std::vector<Tensor>* grads) {
+            FastKernelsGuard g(fast);
+            std::mt19937_64 rng(8);
+            std::vector<Tensor> in{Tensor::uniform({3, 20, 5, 37}, -1, 1, rng)};
+            NoGradGuard ng;
+            *outs = spec.forward(in, p);
+            std::vector<Tensor> dout{Tensor::uniform((*outs)[0].shape(), -1, 1, rng)}, det{(*outs)[0].detach()};
+            std::vector<bool> needs{true};
+            *grads = spec.backward({in, det, dout, needs, p});
+        };
+        std::vector<Tensor> of, gf, orf, gr;
+        run(true, &of, &gf);
+        run(false, &orf, &gr);
+        EXPECT_EQ(max_abs_diff(of[0], orf[0]), 0.0);
+        EXPECT_EQ(max_abs_diff(gf[0], gr[0]), 0.0);
+    }
 }
 
 // Dense layers with a batch of 1..8 rows take the skinny kernels (kernels/cpu/linalg_fast.cpp): one pass over

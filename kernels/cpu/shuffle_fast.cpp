@@ -1,8 +1,9 @@
-// shuffle_fast.cpp: data movement over the threads. pixel_shuffle: each task runs the reference kernel
-// (kernels/cpu/shuffle.cpp) on whole batch items, so nothing is re-derived here and the result is bitwise the
-// reference's. The transposed plane copy behind Tensor::contiguous() of a (N, C, P) <-> (N, P, C) view: 16×16
+// shuffle_fast.cpp: data movement over the threads. pixel_shuffle: r = 2 in f32 interleaves row pairs in
+// registers (AVX-512); anything else runs the reference kernel (kernels/cpu/shuffle.cpp) on whole batch items.
+// Both are copies, bitwise the reference. The transposed plane copy behind Tensor::contiguous() of a (N, C, P) <-> (N, P, C) view: 16×16
 // blocks transposed in registers (AVX-512), blocks of 32 rows per task.
 #include <algorithm>
+#include <type_traits>
 
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/fast.h"
@@ -93,10 +94,63 @@ void transpose_planes_f32(int64_t planes, const int64_t* doff, const int64_t* so
     parallel_for(units, body);
 }
 
+#ifdef FS_SHUF_X86
+namespace {
+
+// r = 2, f32, one output row: y[2w + j] = in_j[w] (j = 0, 1), 16 input pairs per two permutes.
+__attribute__((target("avx512f"))) void interleave_row(const float* a, const float* b, float* y, int64_t W) {
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    int64_t w = 0;
+    for (; w + 16 <= W; w += 16) {
+        const __m512 va = _mm512_loadu_ps(a + w), vb = _mm512_loadu_ps(b + w);
+        _mm512_storeu_ps(y + 2 * w, _mm512_permutex2var_ps(va, lo, vb));
+        _mm512_storeu_ps(y + 2 * w + 16, _mm512_permutex2var_ps(va, hi, vb));
+    }
+    for (; w < W; ++w) y[2 * w] = a[w], y[2 * w + 1] = b[w];
+}
+
+// The backward's inverse: a[w] = dy[2w], b[w] = dy[2w + 1].
+__attribute__((target("avx512f"))) void deinterleave_row(const float* dy, float* a, float* b, int64_t W) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    int64_t w = 0;
+    for (; w + 16 <= W; w += 16) {
+        const __m512 v0 = _mm512_loadu_ps(dy + 2 * w), v1 = _mm512_loadu_ps(dy + 2 * w + 16);
+        _mm512_storeu_ps(a + w, _mm512_permutex2var_ps(v0, ev, v1));
+        _mm512_storeu_ps(b + w, _mm512_permutex2var_ps(v0, od, v1));
+    }
+    for (; w < W; ++w) a[w] = dy[2 * w], b[w] = dy[2 * w + 1];
+}
+
+}  // namespace
+#endif
+
+// f32 with r = 2 on AVX-512 (the model's only factor): each output row is two input rows interleaved, done 16
+// pairs at a time in registers, over (image, output channel) units. A pure copy, so bitwise the reference.
 template <typename T>
 void pixel_shuffle_forward_fast(const PixelShuffleParams& p, const T* x, T* y, int64_t N, int64_t C, int64_t H,
                                 int64_t W) {
     const int64_t in_item = C * p.r * p.r * H * W, out_item = C * H * p.r * W * p.r;  // the same count, moved
+#ifdef FS_SHUF_X86
+    if constexpr (std::is_same_v<T, float>) {
+        if (p.r == 2 && have_avx512()) {
+            parallel_for(N * C, [&](int64_t u0, int64_t u1) {
+                for (int64_t u = u0; u < u1; ++u) {
+                    const int64_t n = u / C, k = u % C;
+                    const float* xn = x + n * in_item;
+                    float* yk = y + n * out_item + k * 4 * H * W;
+                    for (int64_t i = 0; i < 2; ++i) {
+                        const float* a = xn + pixel_shuffle_in_channel(p.order, k, i, 0, C, 2) * H * W;
+                        const float* b = xn + pixel_shuffle_in_channel(p.order, k, i, 1, C, 2) * H * W;
+                        for (int64_t h = 0; h < H; ++h) interleave_row(a + h * W, b + h * W, yk + (2 * h + i) * 2 * W, W);
+                    }
+                }
+            });
+            return;
+        }
+    }
+#endif
     parallel_for(N, [&](int64_t n0, int64_t n1) {
         pixel_shuffle_forward_cpu<T>(p, x + n0 * in_item, y + n0 * out_item, n1 - n0, C, H, W);
     });
@@ -106,6 +160,26 @@ template <typename T>
 void pixel_shuffle_backward_fast(const PixelShuffleParams& p, const T* dy, T* dx, int64_t N, int64_t C, int64_t H,
                                  int64_t W) {
     const int64_t item = C * p.r * p.r * H * W;
+#ifdef FS_SHUF_X86
+    if constexpr (std::is_same_v<T, float>) {
+        if (p.r == 2 && have_avx512()) {
+            parallel_for(N * C, [&](int64_t u0, int64_t u1) {
+                for (int64_t u = u0; u < u1; ++u) {
+                    const int64_t n = u / C, k = u % C;
+                    float* dxn = dx + n * item;
+                    const float* dyk = dy + n * item + k * 4 * H * W;
+                    for (int64_t i = 0; i < 2; ++i) {
+                        float* a = dxn + pixel_shuffle_in_channel(p.order, k, i, 0, C, 2) * H * W;
+                        float* b = dxn + pixel_shuffle_in_channel(p.order, k, i, 1, C, 2) * H * W;
+                        for (int64_t h = 0; h < H; ++h)
+                            deinterleave_row(dyk + (2 * h + i) * 2 * W, a + h * W, b + h * W, W);
+                    }
+                }
+            });
+            return;
+        }
+    }
+#endif
     parallel_for(N, [&](int64_t n0, int64_t n1) {
         pixel_shuffle_backward_cpu<T>(p, dy + n0 * item, dx + n0 * item, n1 - n0, C, H, W);
     });
