@@ -51,6 +51,14 @@ GanTrainer::GanTrainer(const ModelConfig& cfg, const Schedule& schedule, const G
            AdamConfig{1e-4, 0.5, 0.999, 1e-7}),
       m_rng(seed) {
     FS_CHECK(!schedule.phases.empty(), "GanTrainer: the schedule has no phases");
+    // The L2 terms' gradients are added by the optimisers (the losses only report the terms' values): the same
+    // update, without a backward pass and a gradient accumulation over every regularised kernel.
+    m_da.set_l2(m_model.disc_a->l2_parameters(), m_opt.weights.w_l2);
+    m_db.set_l2(m_model.disc_b->l2_parameters(), m_opt.weights.w_l2);
+    m_ga.set_l2(concat_named(m_model.encoder->l2_parameters(), m_model.decoder_a->l2_parameters()),
+                m_opt.weights.w_l2);
+    m_gb.set_l2(concat_named(m_model.encoder->l2_parameters(), m_model.decoder_b->l2_parameters()),
+                m_opt.weights.w_l2);
     enter_phase(0);
 }
 
@@ -91,8 +99,12 @@ StepLosses GanTrainer::step(const GanBatch& a1, const GanBatch& b1, const GanBat
             raw = o.bgr;
         }
         double lambda = sample_beta(0.2, 0.2, m_rng);  // one draw per batch, shared by both terms
-        Tensor loss = add(mixup_lsgan_d_loss(D, b.target, b.warped, m, raw, lambda),
-                          l2_loss(D.l2_parameters(), m_opt.weights.w_l2));
+        Tensor l2;
+        {
+            NoGradGuard ng;  // its gradient is added by opt (set_l2 in the constructor)
+            l2 = l2_loss(D.l2_parameters(), m_opt.weights.w_l2);
+        }
+        Tensor loss = add(mixup_lsgan_d_loss(D, b.target, b.warped, m, raw, lambda), l2);
         double v = loss.item();
         check_finite(v, name, m_iter);
         D.zero_grad();
@@ -113,6 +125,7 @@ StepLosses GanTrainer::step(const GanBatch& a1, const GanBatch& b1, const GanBat
     go.use_pl = ph.use_pl && bool(m_opt.perceptual);
     go.adversarial = m_opt.adversarial;
     go.perceptual = m_opt.perceptual;
+    go.l2_by_optimizer = true;  // m_ga / m_gb add the L2 gradients (constructor)
     auto g_step = [&](const Decoder& dec, const Discriminator& D, Adam& opt, const GanBatch& b, const char* name,
                       const Decoder* other) {
         if (go.use_pl) go.pl_lambda = sample_beta(0.2, 0.2, m_rng);

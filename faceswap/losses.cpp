@@ -106,7 +106,13 @@ GenLossTerms generator_loss(const Encoder& enc, const Decoder& dec, const Discri
     Tensor tv = alpha_tv_loss(out.alpha);
     NamedTensors kernels = enc.l2_parameters();
     for (auto& k : dec.l2_parameters()) kernels.push_back(k);
-    Tensor l2 = l2_loss(kernels, o.w.w_l2);
+    Tensor l2;
+    if (o.l2_by_optimizer) {
+        NoGradGuard ng;
+        l2 = l2_loss(kernels, o.w.w_l2);
+    } else {
+        l2 = l2_loss(kernels, o.w.w_l2);
+    }
     t.total = add(add(add(add(add(adv, rec), edge), al), tv), l2);
     if (o.use_pl) {
         FS_CHECK(bool(o.perceptual), "generator_loss: the perceptual loss is on but no perceptual network was given");

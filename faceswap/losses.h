@@ -55,6 +55,9 @@ struct GenLossOptions {
     PerceptualLoss perceptual;    ///< required when use_pl
     double pl_lambda = 0.5;       ///< the Beta(0.2,0.2) draw that mixes b and m for the PL
     bool adversarial = true;      ///< false: no adversarial term (D is not run; GenLossTerms::adv is 0)
+    /// true: the L2 term is only evaluated (no graph), because the optimiser adds its gradient 2·w_l2·k itself
+    /// (Adam::set_l2, as GanTrainer does); false: it is part of the differentiable total.
+    bool l2_by_optimizer = false;
 };
 
 /// The generator loss of one identity: adversarial + reconstruction + edge + PL + α terms + L2 of the generator's

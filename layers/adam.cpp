@@ -38,7 +38,18 @@ Adam::Adam(NamedTensors params, AdamConfig cfg) : m_cfg(cfg) {
         FS_CHECK(p.defined() && p.requires_grad() && p.is_contiguous(), "Adam: every parameter must be a contiguous "
                  "tensor that requires grad, got ", p.str());
     }
+    m_l2.assign(m_params.size(), 0.0);
     reset();
+}
+
+void Adam::set_l2(const NamedTensors& kernels, double w) {
+    FS_CHECK(std::isfinite(w) && w >= 0, "Adam: the L2 weight must be finite and >= 0, got ", w);
+    for (const auto& [name, k] : kernels) {
+        size_t i = 0;
+        while (i < m_params.size() && m_params[i].impl() != k.impl()) ++i;
+        FS_CHECK(i < m_params.size(), "Adam: L2 kernel '", name, "' ", k.str(), " is not one of its parameters");
+        m_l2[i] = 2 * w;
+    }
 }
 
 void Adam::reset() {
@@ -81,12 +92,14 @@ namespace {
 
 // One element range of the update, in the arithmetic of the Keras formula. Every element is independent, so
 // splitting the range over threads gives bitwise the same result as one pass.
+// l2c: the L2 term's gradient factor (2·w), added to g first: g + l2c·p.
 template <typename T>
 inline void adam_range(T* p, T* m, T* v, const T* g, int64_t begin, int64_t end, T b1, T b2, T omb1, T omb2, T lr_t,
-                       T eps) {
+                       T eps, T l2c) {
     for (int64_t k = begin; k < end; ++k) {
-        m[k] = b1 * m[k] + omb1 * g[k];
-        v[k] = b2 * v[k] + omb2 * g[k] * g[k];
+        const T gk = l2c != T(0) ? g[k] + l2c * p[k] : g[k];
+        m[k] = b1 * m[k] + omb1 * gk;
+        v[k] = b2 * v[k] + omb2 * gk * gk;
         p[k] -= lr_t * m[k] / (std::sqrt(v[k]) + eps);
     }
 }
@@ -99,12 +112,14 @@ inline void adam_range(T* p, T* m, T* v, const T* g, int64_t begin, int64_t end,
 // quarter of the memory bandwidth.
 __attribute__((target("avx512f"), optimize("fp-contract=off"))) void adam_range_avx512(
     float* p, float* m, float* v, const float* g, int64_t begin, int64_t end, float b1, float b2, float omb1,
-    float omb2, float lr_t, float eps) {
+    float omb2, float lr_t, float eps, float l2c) {
     const __m512 vb1 = _mm512_set1_ps(b1), vb2 = _mm512_set1_ps(b2), vomb1 = _mm512_set1_ps(omb1),
-                 vomb2 = _mm512_set1_ps(omb2), vlr = _mm512_set1_ps(lr_t), veps = _mm512_set1_ps(eps);
+                 vomb2 = _mm512_set1_ps(omb2), vlr = _mm512_set1_ps(lr_t), veps = _mm512_set1_ps(eps),
+                 vl2 = _mm512_set1_ps(l2c);
     for (int64_t k = begin; k < end; k += 16) {
         const __mmask16 mask = end - k >= 16 ? __mmask16(0xffff) : __mmask16((1u << (end - k)) - 1);
-        const __m512 gk = _mm512_maskz_loadu_ps(mask, g + k);
+        __m512 gk = _mm512_maskz_loadu_ps(mask, g + k);
+        if (l2c != 0.f) gk = _mm512_add_ps(gk, _mm512_mul_ps(vl2, _mm512_maskz_loadu_ps(mask, p + k)));
         const __m512 mk =
             _mm512_add_ps(_mm512_mul_ps(vb1, _mm512_maskz_loadu_ps(mask, m + k)), _mm512_mul_ps(vomb1, gk));
         const __m512 vk = _mm512_add_ps(_mm512_mul_ps(vb2, _mm512_maskz_loadu_ps(mask, v + k)),
@@ -134,7 +149,8 @@ void Adam::step() {
     constexpr int64_t k_grain = int64_t(1) << 16;
     for (size_t i = 0; i < m_params.size(); ++i) {
         Tensor g = m_params[i].grad();
-        if (!g.defined()) continue;
+        if (!g.defined() && m_l2[i] == 0) continue;
+        if (!g.defined()) g = Tensor::zeros(m_params[i].shape(), m_params[i].dtype());  // the L2 term alone
         FS_CHECK(g.shape() == m_params[i].shape(), "Adam: gradient ", g.str(), " for parameter ", m_params[i].str());
         Tensor gc = g.contiguous();
         const int64_t n = m_params[i].numel();
@@ -147,10 +163,11 @@ void Adam::step() {
                 if constexpr (std::is_same_v<T, float>) {
                     if (have_avx512())
                         return adam_range_avx512(p, m, v, gp, b, e, float(b1), float(b2), float(1 - b1),
-                                                 float(1 - b2), float(lr_t), float(m_cfg.eps));
+                                                 float(1 - b2), float(lr_t), float(m_cfg.eps), float(m_l2[i]));
                 }
 #endif
-                adam_range<T>(p, m, v, gp, b, e, T(b1), T(b2), T(1 - b1), T(1 - b2), T(lr_t), T(m_cfg.eps));
+                adam_range<T>(p, m, v, gp, b, e, T(b1), T(b2), T(1 - b1), T(1 - b2), T(lr_t), T(m_cfg.eps),
+                              T(m_l2[i]));
             };
             const int64_t chunks = (n + k_grain - 1) / k_grain;
             if (chunks <= 1) return run(0, n);

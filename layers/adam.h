@@ -18,8 +18,13 @@ class Adam {
     Adam(NamedTensors params, AdamConfig cfg);
     /// Unnamed parameters (named p0, p1, ...).
     Adam(const std::vector<Tensor>& params, AdamConfig cfg);
-    /// One update from the parameters' accumulated gradients (parameters without a gradient are left alone).
+    /// One update from the parameters' accumulated gradients (parameters without a gradient are left alone,
+    /// unless they carry an L2 term).
     void step();
+    /// Adds the gradient of w·Σ p² (Keras' l2 kernel regulariser), 2·w·p, to the gradient of each of these
+    /// parameters inside the step, before the moments: the same update as that term in the loss, without its
+    /// backward pass and gradient accumulation. Every tensor must be one of this optimiser's parameters.
+    void set_l2(const NamedTensors& kernels, double w);
     /// Forgets the moments and the step count (faceswap-GAN resets Adam at every schedule phase change).
     void reset();
     int64_t steps() const { return m_t; }
@@ -32,6 +37,7 @@ class Adam {
  private:
     std::vector<std::string> m_names;
     std::vector<Tensor> m_params, m_m, m_v;
+    std::vector<double> m_l2;  ///< per parameter: the L2 gradient factor 2·w (0: none)
     AdamConfig m_cfg;
     int64_t m_t = 0;
 };

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 
 #include "autograd/functional.h"
 #include "layers/adam.h"
@@ -117,6 +118,35 @@ TEST(Adam, Float32StepIsTheScalarFormulaBitwise) {
     // elsewhere the compiler may fuse this loop's multiply-adds: allow a few float ulps of a |p| ≤ ~1 value
     EXPECT_LE(worst, 1e-6);
 #endif
+}
+
+// Adam::set_l2 adds the L2 term's gradient 2·w·p inside the step. Three steps of it must move the parameters as
+// three steps with w·Σp² in the loss do (the trainer relies on this to skip that term's backward), and a parameter
+// with no gradient of its own still decays.
+TEST(Adam, L2InTheStepEqualsL2InTheLoss) {
+    std::mt19937_64 rng(3);
+    const double w = 1e-2;  // large enough that the term's share of each update is visible
+    Tensor a0 = Tensor::uniform({1000}, -1, 1, rng), b0 = Tensor::uniform({7}, -1, 1, rng);
+    Tensor a1 = a0.clone().set_requires_grad(true), b1 = b0.clone().set_requires_grad(true);
+    Tensor a2 = a0.clone().set_requires_grad(true), b2 = b0.clone().set_requires_grad(true);
+    Adam in_loss({{"a", a1}, {"b", b1}}, AdamConfig{1e-2, 0.5, 0.999, 1e-7});
+    Adam in_step({{"a", a2}, {"b", b2}}, AdamConfig{1e-2, 0.5, 0.999, 1e-7});
+    in_step.set_l2({{"a", a2}, {"b", b2}}, w);
+    const Tensor target = Tensor::uniform({1000}, -1, 1, rng);
+    for (int t = 0; t < 3; ++t) {
+        a1.zero_grad(), b1.zero_grad(), a2.zero_grad(), b2.zero_grad();
+        // b gets no gradient from the data term: only its L2 term moves it
+        backward(add(sum_squares(sub(a1, target)), scale(add(sum_squares(a1), sum_squares(b1)), w)));
+        in_loss.step();
+        backward(sum_squares(sub(a2, target)));
+        in_step.step();
+    }
+    // the same float operations up to where 2·w·p is added (both round the product and the sum once): a few ulps
+    // of values of size ~1 at most
+    EXPECT_LE(max_abs_diff(a1, a2), 1e-6);
+    EXPECT_LE(max_abs_diff(b1, b2), 1e-6);
+    EXPECT_GT(max_abs_diff(b2, b0), 1e-3);  // b did move (Adam's steps are ~lr each)
+    EXPECT_THROW(in_step.set_l2({{"x", Tensor::zeros({3}).set_requires_grad(true)}}, w), Error);
 }
 
 TEST(Adam, MinimisesAQuadratic) {
