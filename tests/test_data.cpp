@@ -5,6 +5,10 @@
 // from the shared sequences (skipped loudly without the data).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include <limits>
+
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -126,6 +130,26 @@ double stddev(const Tensor& t) {
 }  // namespace
 
 // --- resize / warp_affine / remap / filter2d against hand-computed values ------------------------------------------
+
+// quantize_u8 is cvRound + saturate_cast<uchar>: ties to even, clamped to 0..255. Hand values at the ties and the
+// ends, and every float step of 1/64 from −3 to 259 against std::nearbyint (the function's old definition).
+TEST(Augment, QuantizeU8RoundsHalfToEvenAndSaturates) {
+    ImageF img(1, 8, 1);
+    img.px = {0.5f, 1.5f, 2.5f, 254.5f, 255.5f, -0.5f, -7.f, 1e9f};
+    quantize_u8(img);
+    EXPECT_EQ(img.px, (std::vector<float>{0.f, 2.f, 2.f, 254.f, 255.f, 0.f, 0.f, 255.f}));
+    std::vector<float> values;
+    for (float v = -3.f; v <= 259.f; v += 1.f / 64) values.push_back(v);
+    ImageF dense(1, int(values.size()), 1);
+    dense.px = values;
+    quantize_u8(dense);
+    for (size_t i = 0; i < values.size(); ++i)
+        ASSERT_EQ(dense.px[i], std::clamp(std::nearbyint(values[i]), 0.f, 255.f)) << values[i];
+    ImageF nan(1, 1, 1);
+    nan.px = {std::numeric_limits<float>::quiet_NaN()};
+    quantize_u8(nan);
+    EXPECT_TRUE(std::isnan(nan.px[0]));  // not hidden as a pixel value
+}
 
 TEST(Augment, ResizeUpscaleHalfPixelHandValues) {
     // 2×2 -> 4×4: source x = (d + 0.5)/2 − 0.5 = −0.25, 0.25, 0.75, 1.25 -> clamped 0, 0.25, 0.75, 1.
