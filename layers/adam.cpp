@@ -6,17 +6,9 @@
 #include <cmath>
 #include <type_traits>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-// GCC 12 warns inside its own intrinsics headers (_mm512_undefined_ps behind _mm512_sqrt_ps).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 
 #include "autograd/tape.h"
+#include "kernels/cpu/simd.h"
 #include "kernels/cpu/thread_pool.h"
 
 namespace fs {
@@ -104,7 +96,7 @@ inline void adam_range(T* p, T* m, T* v, const T* g, int64_t begin, int64_t end,
     }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef FS_X86_SIMD
 // The same arithmetic, 16 floats per instruction, in the scalar loop's order with no contraction into FMAs (GCC
 // would otherwise fuse the intrinsics' multiply and add), so it is bitwise the scalar loop of a build without FMA
 // (IEEE sqrt and division are exactly rounded). Written with intrinsics: the compiler
@@ -130,10 +122,7 @@ __attribute__((target("avx512f"), optimize("fp-contract=off"))) void adam_range_
         _mm512_mask_storeu_ps(p + k, mask, _mm512_sub_ps(_mm512_maskz_loadu_ps(mask, p + k), step));
     }
 }
-bool have_avx512() {
-    static const bool b = __builtin_cpu_supports("avx512f");
-    return b;
-}
+bool have_avx512() { return cpu_has_avx512f(); }
 #endif
 
 }  // namespace
@@ -159,7 +148,7 @@ void Adam::step() {
             T *p = m_params[i].data<T>(), *m = m_m[i].data<T>(), *v = m_v[i].data<T>();
             const T* gp = gc.data<T>();
             auto run = [&](int64_t b, int64_t e) {
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef FS_X86_SIMD
                 if constexpr (std::is_same_v<T, float>) {
                     if (have_avx512())
                         return adam_range_avx512(p, m, v, gp, b, e, float(b1), float(b2), float(1 - b1),

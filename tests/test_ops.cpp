@@ -8,6 +8,8 @@
 //                        gradients (checks the tape handles the op's outputs, views included)
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <limits>
 
 #include <cmath>
@@ -56,6 +58,30 @@ double scaled_err(const Tensor& a, const Tensor& b) {
         e = std::max(e, d);
     }
     return e / m;
+}
+
+// One op's forward and backward with the fast paths on or off, on inputs `make` draws from a generator seeded
+// with `seed`; the upstream gradients (uniform in [-1, 1]) come from the same generator, so both runs see the same
+// values. Every input gets a gradient.
+struct OpRun {
+    std::vector<Tensor> outs, grads;
+};
+OpRun run_op(bool fast, const OpSpec& spec, const std::function<std::vector<Tensor>(std::mt19937_64&)>& make,
+             const std::any& attrs, uint64_t seed) {
+    FastKernelsGuard g(fast);
+    std::mt19937_64 rng(seed);
+    std::vector<Tensor> in = make(rng);
+    NoGradGuard ng;
+    OpRun r;
+    r.outs = spec.forward(in, attrs);
+    std::vector<Tensor> dout, det;
+    for (const Tensor& o : r.outs) {
+        dout.push_back(Tensor::uniform(o.shape(), -1, 1, rng));
+        det.push_back(o.detach());
+    }
+    std::vector<bool> needs(in.size(), true);
+    r.grads = spec.backward({in, det, dout, needs, attrs});
+    return r;
 }
 
 }  // namespace
@@ -280,20 +306,10 @@ TEST(ReduceFast, TrailingSumsMatchTheReference) {
                                      {"sum_squares", {3, 130, 100}, ReduceParams{}}};     // blocks over threads
     for (const Case& c : cases) {
         const OpSpec& spec = op_by_name(c.op);
-        auto run = [&](bool fast, std::vector<Tensor>* outs, std::vector<Tensor>* grads) {
-            FastKernelsGuard g(fast);
-            std::mt19937_64 rng(3);
-            std::vector<Tensor> in{Tensor::uniform(c.x, -1, 1, rng)};
-            NoGradGuard ng;
-            const std::any attrs = std::string(c.op) == "sum_squares" ? std::any() : std::any(c.p);
-            *outs = spec.forward(in, attrs);
-            std::vector<Tensor> dout{Tensor::uniform((*outs)[0].shape(), -1, 1, rng)}, det{(*outs)[0].detach()};
-            std::vector<bool> needs{true};
-            *grads = spec.backward({in, det, dout, needs, attrs});
-        };
-        std::vector<Tensor> of, gf, orf, gr;
-        run(true, &of, &gf);
-        run(false, &orf, &gr);
+        const std::any attrs = std::string(c.op) == "sum_squares" ? std::any() : std::any(c.p);
+        auto make = [&](std::mt19937_64& rng) { return std::vector<Tensor>{Tensor::uniform(c.x, -1, 1, rng)}; };
+        const OpRun f = run_op(true, spec, make, attrs, 3), r = run_op(false, spec, make, attrs, 3);
+        const std::vector<Tensor>&of = f.outs, &gf = f.grads, &orf = r.outs, &gr = r.grads;
         // double sums in another order: they differ in the last double bits, at most one float ulp after rounding
         EXPECT_LE(scaled_err(of[0], orf[0]), 1e-7) << c.op << " " << shape_str(c.x);
         EXPECT_EQ(max_abs_diff(gf[0], gr[0]), 0.0) << c.op << " " << shape_str(c.x);
@@ -306,21 +322,13 @@ TEST(ReduceFast, TrailingSumsMatchTheReference) {
 // output channels (blocks of 8 with a remainder of 2); fast against reference, all three gradients.
 TEST(ConvFast, WeightGradientInImageChunksMatchesTheReference) {
     const OpSpec& spec = op_by_name("conv2d");
-    auto run = [&](bool fast, std::vector<Tensor>* outs, std::vector<Tensor>* grads) {
-        FastKernelsGuard g(fast);
-        std::mt19937_64 rng(17);
-        std::vector<Tensor> in{Tensor::uniform({4, 2, 64, 64}, -1, 1, rng), Tensor::uniform({34, 2, 3, 3}, -1, 1, rng),
-                               Tensor::uniform({34}, -1, 1, rng)};
-        const Conv2dParams p = Conv2dParams::tf_same(3, 3, 1, 64, 64);
-        NoGradGuard ng;
-        *outs = spec.forward(in, p);
-        std::vector<Tensor> dout{Tensor::uniform((*outs)[0].shape(), -1, 1, rng)}, det{(*outs)[0].detach()};
-        std::vector<bool> needs(3, true);
-        *grads = spec.backward({in, det, dout, needs, p});
+    auto make = [](std::mt19937_64& rng) {
+        return std::vector<Tensor>{Tensor::uniform({4, 2, 64, 64}, -1, 1, rng),
+                                   Tensor::uniform({34, 2, 3, 3}, -1, 1, rng), Tensor::uniform({34}, -1, 1, rng)};
     };
-    std::vector<Tensor> of, gf, orf, gr;
-    run(true, &of, &gf);
-    run(false, &orf, &gr);
+    const Conv2dParams p = Conv2dParams::tf_same(3, 3, 1, 64, 64);
+    const OpRun f = run_op(true, spec, make, p, 17), r = run_op(false, spec, make, p, 17);
+    const std::vector<Tensor>&of = f.outs, &gf = f.grads, &orf = r.outs, &gr = r.grads;
     // f32 sums of up to 4·64·64 = 16 384 products (dW) in another order: a few ulps of the largest value, far
     // below what a missing or doubled image chunk would change (a quarter of every weight gradient)
     EXPECT_LE(scaled_err(of[0], orf[0]), 1e-5);
@@ -334,19 +342,9 @@ TEST(ShuffleFast, PixelShuffleRowsMatchTheReferenceBitwise) {
     const OpSpec& spec = op_by_name("pixel_shuffle");
     for (PixelShuffleOrder order : {PixelShuffleOrder::dcr, PixelShuffleOrder::crd}) {
         const PixelShuffleParams p{2, order};
-        auto run = [&](bool fast, std::vector<Tensor>* outs, std::vector<Tensor>* grads) {
-            FastKernelsGuard g(fast);
-            std::mt19937_64 rng(8);
-            std::vector<Tensor> in{Tensor::uniform({3, 20, 5, 37}, -1, 1, rng)};
-            NoGradGuard ng;
-            *outs = spec.forward(in, p);
-            std::vector<Tensor> dout{Tensor::uniform((*outs)[0].shape(), -1, 1, rng)}, det{(*outs)[0].detach()};
-            std::vector<bool> needs{true};
-            *grads = spec.backward({in, det, dout, needs, p});
-        };
-        std::vector<Tensor> of, gf, orf, gr;
-        run(true, &of, &gf);
-        run(false, &orf, &gr);
+        auto make = [](std::mt19937_64& rng) { return std::vector<Tensor>{Tensor::uniform({3, 20, 5, 37}, -1, 1, rng)}; };
+        const OpRun f = run_op(true, spec, make, p, 8), r = run_op(false, spec, make, p, 8);
+        const std::vector<Tensor>&of = f.outs, &gf = f.grads, &orf = r.outs, &gr = r.grads;
         EXPECT_EQ(max_abs_diff(of[0], orf[0]), 0.0);
         EXPECT_EQ(max_abs_diff(gf[0], gr[0]), 0.0);
     }
@@ -364,20 +362,12 @@ TEST(DenseFast, SkinnyBatchesMatchTheReference) {
     for (Shape3 c : {Shape3{8, 1000, 70}, Shape3{1, 16, 16}, Shape3{3, 33, 17}, Shape3{5, 1024, 131},
                      Shape3{7, 4099, 23}, Shape3{2, 64, 1030}, Shape3{4, 100, 40}, Shape3{6, 48, 50},
                      Shape3{9, 300, 40}}) {
-        auto run = [&](bool fast, std::vector<Tensor>* outs, std::vector<Tensor>* grads) {
-            FastKernelsGuard g(fast);
-            std::mt19937_64 rng(9);
-            std::vector<Tensor> in{Tensor::uniform({c.n, c.in}, -1, 1, rng), Tensor::uniform({c.out, c.in}, -1, 1, rng),
-                                   Tensor::uniform({c.out}, -1, 1, rng)};
-            NoGradGuard ng;
-            *outs = spec.forward(in, {});
-            std::vector<Tensor> dout{Tensor::uniform((*outs)[0].shape(), -1, 1, rng)}, det{(*outs)[0].detach()};
-            std::vector<bool> needs(3, true);
-            *grads = spec.backward({in, det, dout, needs, {}});
+        auto make = [&](std::mt19937_64& rng) {
+            return std::vector<Tensor>{Tensor::uniform({c.n, c.in}, -1, 1, rng),
+                                       Tensor::uniform({c.out, c.in}, -1, 1, rng), Tensor::uniform({c.out}, -1, 1, rng)};
         };
-        std::vector<Tensor> of, gf, orf, gr;
-        run(true, &of, &gf);
-        run(false, &orf, &gr);
+        const OpRun f = run_op(true, spec, make, {}, 9), r = run_op(false, spec, make, {}, 9);
+        const std::vector<Tensor>&of = f.outs, &gf = f.grads, &orf = r.outs, &gr = r.grads;
         const std::string what = std::to_string(c.n) + "x" + std::to_string(c.in) + " -> " + std::to_string(c.out);
         // f32 dot products of up to 4099 terms summed in another order (16 lanes, then across them): a few ulps
         // of the largest magnitude, far below any indexing error (which would be O(1) here).
@@ -416,21 +406,13 @@ TEST(AttentionFast, NaNInAQueryRowReachesThatRowsOutput) {
 // overflow them. Fast against reference, forward and backward, over several key tiles and a ragged last block.
 TEST(AttentionFast, LargeScoresStayFiniteAndMatchTheReference) {
     const OpSpec& spec = op_by_name("attention");
-    auto run = [&](bool fast, std::vector<Tensor>* outs, std::vector<Tensor>* grads) {
-        FastKernelsGuard g(fast);
-        std::mt19937_64 rng(13);
+    auto make = [](std::mt19937_64& rng) {
         const int64_t N = 140, M = 530, D = 8, E = 24;
-        std::vector<Tensor> in{Tensor::uniform({2, N, D}, -20, 20, rng), Tensor::uniform({2, M, D}, -20, 20, rng),
-                               Tensor::uniform({2, M, E}, -1, 1, rng)};
-        NoGradGuard ng;
-        *outs = spec.forward(in, AttentionParams{1.0});
-        std::vector<Tensor> dout{Tensor::uniform((*outs)[0].shape(), -1, 1, rng)}, det{(*outs)[0].detach()};
-        std::vector<bool> needs(3, true);
-        *grads = spec.backward({in, det, dout, needs, AttentionParams{1.0}});
+        return std::vector<Tensor>{Tensor::uniform({2, N, D}, -20, 20, rng), Tensor::uniform({2, M, D}, -20, 20, rng),
+                                   Tensor::uniform({2, M, E}, -1, 1, rng)};
     };
-    std::vector<Tensor> of, gf, orf, gr;
-    run(true, &of, &gf);
-    run(false, &orf, &gr);
+    const OpRun f = run_op(true, spec, make, AttentionParams{1.0}, 13), r = run_op(false, spec, make, AttentionParams{1.0}, 13);
+    const std::vector<Tensor>&of = f.outs, &gf = f.grads, &orf = r.outs, &gr = r.grads;
     for (double x : of[0].to_vector()) ASSERT_TRUE(std::isfinite(x));
     // near-one-hot softmax rows: the same few terms dominate both paths; f32 scores of magnitude ~10^3 carry
     // absolute rounding errors of ~6e-5 (float epsilon times the score), which move the softmax weights by as much

@@ -4,19 +4,11 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/cpu/simd.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/elementwise.h"
 #include "kernels/reduce.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
-// GCC 12 warns inside its own intrinsics headers (_mm512_undefined_ps).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 
 namespace fs {
 
@@ -24,13 +16,10 @@ namespace {
 
 constexpr int64_t k_grain = int64_t(1) << 15;  // elements per parallel chunk (128 KiB of f32)
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef FS_X86_SIMD
 #define FS_EW_AVX512 __attribute__((target("avx512f")))
 #define FS_EW_X86 1
-bool have_avx512() {
-    static const bool b = __builtin_cpu_supports("avx512f");
-    return b;
-}
+bool have_avx512() { return cpu_has_avx512f(); }
 #else
 #define FS_EW_AVX512
 bool have_avx512() { return false; }
@@ -124,11 +113,11 @@ FS_EW_AVX512 void bf_run_avx512(const float* a, int64_t sa, const float* b, int6
     bf_run<K>(a, sa, b, sb, out, len);
 }
 
-// The output range [begin, end) of a broadcast: the odometer starts at `begin` and advances once per innermost
-// run instead of once per element.
-template <BinaryKind K>
-void bf_range(const BroadcastGeom& g, const float* a, const float* b, float* out, int64_t begin, int64_t end,
-              bool avx512) {
+// Walks the output range [begin, end) of a broadcast one stretch of an innermost run at a time (at most max_len
+// long): f(i, ia, ib, len) with i the output index and ia, ib the operands' offsets at its start. The odometer
+// starts at `begin` and advances once per stretch instead of once per element.
+template <typename F>
+void walk_runs(const BroadcastGeom& g, int64_t begin, int64_t end, int64_t max_len, F&& f) {
     const int r = g.rank;
     const int64_t inner = g.out_shape[r - 1], sa = g.a_strides[r - 1], sb = g.b_strides[r - 1];
     int64_t idx[BroadcastGeom::k_max_rank] = {0};
@@ -140,11 +129,10 @@ void bf_range(const BroadcastGeom& g, const float* a, const float* b, float* out
         ib += idx[d] * g.b_strides[d];
     }
     for (int64_t i = begin; i < end;) {
-        const int64_t len = std::min(inner - idx[r - 1], end - i);
-        if (avx512) bf_run_avx512<K>(a + ia, sa, b + ib, sb, out + i, len);
-        else bf_run<K>(a + ia, sa, b + ib, sb, out + i, len);
+        const int64_t len = std::min({inner - idx[r - 1], end - i, max_len});
+        f(i, ia, ib, len);
         i += len;
-        // advance the odometer by len (which ends the innermost run or the range)
+        // advance the odometer by len (which ends the innermost run, the stretch or the range)
         idx[r - 1] += len;
         ia += len * sa;
         ib += len * sb;
@@ -157,6 +145,16 @@ void bf_range(const BroadcastGeom& g, const float* a, const float* b, float* out
             ib += g.b_strides[d - 1];
         }
     }
+}
+
+template <BinaryKind K>
+void bf_range(const BroadcastGeom& g, const float* a, const float* b, float* out, int64_t begin, int64_t end,
+              bool avx512) {
+    const int64_t sa = g.a_strides[g.rank - 1], sb = g.b_strides[g.rank - 1];
+    walk_runs(g, begin, end, end - begin, [&](int64_t i, int64_t ia, int64_t ib, int64_t len) {
+        if (avx512) bf_run_avx512<K>(a + ia, sa, b + ib, sb, out + i, len);
+        else bf_run<K>(a + ia, sa, b + ib, sb, out + i, len);
+    });
 }
 
 template <BinaryKind K>
@@ -374,17 +372,8 @@ void binary_backward_broadcast(const BroadcastGeom& g, const float* a, const flo
             if (da && !full_a) aa.assign(size_t(na), 0.0);
             if (db && !full_b) ab.assign(size_t(nb), 0.0);
             const int64_t begin = g.numel * k / blocks, end = g.numel * (k + 1) / blocks;
-            const int64_t inner = g.out_shape[r - 1], sa = g.a_strides[r - 1], sb = g.b_strides[r - 1];
-            int64_t idx[BroadcastGeom::k_max_rank] = {0};
-            int64_t rest = begin, ia = 0, ib = 0;
-            for (int d = r - 1; d >= 0; --d) {
-                idx[d] = rest % g.out_shape[d];
-                rest /= g.out_shape[d];
-                ia += idx[d] * g.a_strides[d];
-                ib += idx[d] * g.b_strides[d];
-            }
-            for (int64_t i = begin; i < end;) {
-                const int64_t len = std::min({inner - idx[r - 1], end - i, k_stretch});
+            const int64_t sa = g.a_strides[r - 1], sb = g.b_strides[r - 1];
+            walk_runs(g, begin, end, k_stretch, [&](int64_t i, int64_t ia, int64_t ib, int64_t len) {
 #ifdef FS_EW_X86
                 if (v) bcast_terms_avx512<K>(a + ia, sa, b + ib, sb, dout + i, ta, tb, len);
                 else
@@ -392,19 +381,7 @@ void binary_backward_broadcast(const BroadcastGeom& g, const float* a, const flo
                     bcast_terms<K>(a + ia, sa, b + ib, sb, dout + i, ta, tb, len);
                 if (da) bcast_take(ta, len, ia, sa, full_a, da, aa.data(), v);
                 if (db) bcast_take(tb, len, ib, sb, full_b, db, ab.data(), v);
-                i += len;
-                idx[r - 1] += len;
-                ia += len * sa;
-                ib += len * sb;
-                for (int d = r - 1; d > 0 && idx[d] == g.out_shape[d]; --d) {
-                    ia -= g.a_strides[d] * g.out_shape[d];
-                    ib -= g.b_strides[d] * g.out_shape[d];
-                    idx[d] = 0;
-                    ++idx[d - 1];
-                    ia += g.a_strides[d - 1];
-                    ib += g.b_strides[d - 1];
-                }
-            }
+            });
         }
     });
     auto merge = [&](float* d, const std::vector<std::vector<double>>& acc, int64_t n) {

@@ -6,18 +6,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cpu/simd.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/linalg.h"
 #include "kernels/sgemm.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
-// GCC 12 warns inside its own intrinsics headers (_mm512_undefined_ps).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#ifdef FS_X86_SIMD
 #define FS_LF_X86 1
 #define FS_LF_AVX512 __attribute__((target("avx512f")))
 #endif
@@ -27,10 +21,7 @@ namespace fs {
 #ifdef FS_LF_X86
 namespace {
 
-bool have_avx512() {
-    static const bool b = __builtin_cpu_supports("avx512f");
-    return b;
-}
+bool have_avx512() { return cpu_has_avx512f(); }
 
 inline __mmask16 tail_mask(int64_t left) {
     return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);

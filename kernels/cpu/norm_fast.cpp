@@ -4,19 +4,15 @@
 #include <cmath>
 #include <vector>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include "kernels/cpu/simd.h"
+#include "kernels/cpu/thread_pool.h"
+
+#ifdef FS_X86_SIMD
 #define FS_NORM_X86 1
 #else
 #define FS_NORM_X86 0
 #endif
 
-#include "kernels/cpu/thread_pool.h"
 #include "kernels/norm.h"
 
 namespace fs {

@@ -5,18 +5,12 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "kernels/cpu/simd.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/fast.h"
 #include "kernels/shuffle.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
-// GCC 12 warns inside its own intrinsics headers (_mm512_undefined_ps).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#ifdef FS_X86_SIMD
 #define FS_SHUF_X86 1
 #endif
 
@@ -25,10 +19,7 @@ namespace fs {
 namespace {
 
 #ifdef FS_SHUF_X86
-bool have_avx512() {
-    static const bool b = __builtin_cpu_supports("avx512f");
-    return b;
-}
+bool have_avx512() { return cpu_has_avx512f(); }
 
 // dst[i][k] = src[k][i] for a 16×16 block: src rows k at src + k·ss, dst rows i at dst + i·ds. 32-bit then
 // 64-bit interleaves within 128-bit lanes, then a 4×4 transpose of the lanes.
@@ -123,6 +114,23 @@ __attribute__((target("avx512f"))) void deinterleave_row(const float* dy, float*
     for (; w < W; ++w) a[w] = dy[2 * w], b[w] = dy[2 * w + 1];
 }
 
+// For r = 2: f(row, a, b) for every output row, with the offsets (from the batch start) of that shuffled row and
+// of the two input rows it interleaves, over (image, output channel) units on the threads.
+template <typename F>
+void for_each_row_pair(const PixelShuffleParams& p, int64_t N, int64_t C, int64_t H, int64_t W, const F& f) {
+    const int64_t item = 4 * C * H * W;
+    parallel_for(N * C, [&](int64_t u0, int64_t u1) {
+        for (int64_t u = u0; u < u1; ++u) {
+            const int64_t n = u / C, k = u % C;
+            for (int64_t i = 0; i < 2; ++i) {
+                const int64_t a = n * item + pixel_shuffle_in_channel(p.order, k, i, 0, C, 2) * H * W;
+                const int64_t b = n * item + pixel_shuffle_in_channel(p.order, k, i, 1, C, 2) * H * W;
+                for (int64_t h = 0; h < H; ++h) f(n * item + k * 4 * H * W + (2 * h + i) * 2 * W, a + h * W, b + h * W);
+            }
+        }
+    });
+}
+
 }  // namespace
 #endif
 
@@ -135,19 +143,9 @@ void pixel_shuffle_forward_fast(const PixelShuffleParams& p, const T* x, T* y, i
 #ifdef FS_SHUF_X86
     if constexpr (std::is_same_v<T, float>) {
         if (p.r == 2 && have_avx512()) {
-            parallel_for(N * C, [&](int64_t u0, int64_t u1) {
-                for (int64_t u = u0; u < u1; ++u) {
-                    const int64_t n = u / C, k = u % C;
-                    const float* xn = x + n * in_item;
-                    float* yk = y + n * out_item + k * 4 * H * W;
-                    for (int64_t i = 0; i < 2; ++i) {
-                        const float* a = xn + pixel_shuffle_in_channel(p.order, k, i, 0, C, 2) * H * W;
-                        const float* b = xn + pixel_shuffle_in_channel(p.order, k, i, 1, C, 2) * H * W;
-                        for (int64_t h = 0; h < H; ++h) interleave_row(a + h * W, b + h * W, yk + (2 * h + i) * 2 * W, W);
-                    }
-                }
+            return for_each_row_pair(p, N, C, H, W, [&](int64_t row, int64_t a, int64_t b) {
+                interleave_row(x + a, x + b, y + row, W);
             });
-            return;
         }
     }
 #endif
@@ -163,20 +161,9 @@ void pixel_shuffle_backward_fast(const PixelShuffleParams& p, const T* dy, T* dx
 #ifdef FS_SHUF_X86
     if constexpr (std::is_same_v<T, float>) {
         if (p.r == 2 && have_avx512()) {
-            parallel_for(N * C, [&](int64_t u0, int64_t u1) {
-                for (int64_t u = u0; u < u1; ++u) {
-                    const int64_t n = u / C, k = u % C;
-                    float* dxn = dx + n * item;
-                    const float* dyk = dy + n * item + k * 4 * H * W;
-                    for (int64_t i = 0; i < 2; ++i) {
-                        float* a = dxn + pixel_shuffle_in_channel(p.order, k, i, 0, C, 2) * H * W;
-                        float* b = dxn + pixel_shuffle_in_channel(p.order, k, i, 1, C, 2) * H * W;
-                        for (int64_t h = 0; h < H; ++h)
-                            deinterleave_row(dyk + (2 * h + i) * 2 * W, a + h * W, b + h * W, W);
-                    }
-                }
+            return for_each_row_pair(p, N, C, H, W, [&](int64_t row, int64_t a, int64_t b) {
+                deinterleave_row(dy + row, dx + a, dx + b, W);
             });
-            return;
         }
     }
 #endif
