@@ -76,11 +76,12 @@ std::string profile_report() {
     std::ostringstream os;
     std::vector<char> storage(size_t(width) + 80);
     char* buf = storage.data();
-    std::snprintf(buf, storage.size(), "%-*s %10s %8s %10s %8s %7s\n", width, "op", "fwd ms", "calls", "bwd ms", "calls", "share");
+    std::snprintf(buf, storage.size(), "%-*s %10s %8s %10s %8s %7s\n", width, "op", "fwd ms", "calls", "bwd ms",
+                  "calls", "share");
     os << buf;
     for (auto& [name, e] : rows) {
-        std::snprintf(buf, storage.size(), "%-*s %10.1f %8lld %10.1f %8lld %6.1f%%\n", width, name.c_str(), e.fwd_s * 1e3,
-                      (long long)e.fwd_n, e.bwd_s * 1e3, (long long)e.bwd_n,
+        std::snprintf(buf, storage.size(), "%-*s %10.1f %8lld %10.1f %8lld %6.1f%%\n", width, name.c_str(),
+                      e.fwd_s * 1e3, (long long)e.fwd_n, e.bwd_s * 1e3, (long long)e.bwd_n,
                       total > 0 ? 100.0 * (e.fwd_s + e.bwd_s) / total : 0.0);
         os << buf;
     }

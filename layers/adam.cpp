@@ -6,7 +6,6 @@
 #include <cmath>
 #include <type_traits>
 
-
 #include "autograd/tape.h"
 #include "kernels/cpu/simd.h"
 #include "kernels/cpu/thread_pool.h"
@@ -99,9 +98,9 @@ inline void adam_range(T* p, T* m, T* v, const T* g, int64_t begin, int64_t end,
 #ifdef FS_X86_SIMD
 // The same arithmetic, 16 floats per instruction, in the scalar loop's order with no contraction into FMAs (GCC
 // would otherwise fuse the intrinsics' multiply and add), so it is bitwise the scalar loop of a build without FMA
-// (IEEE sqrt and division are exactly rounded). Written with intrinsics: the compiler
-// does not vectorise the scalar loop itself (std::sqrt keeps errno semantics), and the scalar version ran at a
-// quarter of the memory bandwidth.
+// (IEEE sqrt and division are exactly rounded). Written with intrinsics: the compiler does not vectorise the
+// scalar loop itself (std::sqrt keeps errno semantics), and the scalar version ran at a quarter of the memory
+// bandwidth.
 __attribute__((target("avx512f"), optimize("fp-contract=off"))) void adam_range_avx512(
     float* p, float* m, float* v, const float* g, int64_t begin, int64_t end, float b1, float b2, float omb1,
     float omb2, float lr_t, float eps, float l2c) {

@@ -91,7 +91,8 @@ TEST(Adam, Float32StepIsTheScalarFormulaBitwise) {
     for (int t = 1; t <= 3; ++t) {
         Tensor g = Tensor::uniform({n}, -2, 2, rng);
         p.zero_grad();
-        backward(mul(p, g), Tensor::full({n}, 1.0));  // d/dp of Σ p·g with an upstream of ones: the gradient is g exactly
+        // d/dp of Σ p·g with an upstream of ones: the gradient is g exactly
+        backward(mul(p, g), Tensor::full({n}, 1.0));
         opt.step();
         const float b1 = float(cfg.beta1), b2 = float(cfg.beta2), omb1 = float(1 - cfg.beta1),
                     omb2 = float(1 - cfg.beta2), eps = float(cfg.eps);

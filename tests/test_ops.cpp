@@ -291,8 +291,8 @@ TEST(ElementwiseFast, ChunkedAndBroadcastMatchTheReference) {
 }
 
 // sum and mean over trailing axes read contiguous runs on the fast path (kernels/cpu/elementwise_fast.cpp): rows
-// over the threads, a single long row in fixed blocks; sum_squares likewise. Both paths sum in double, so the results agree to the
-// float rounding of the final value; the backward is a fill, exact.
+// over the threads, a single long row in fixed blocks; sum_squares likewise. Both paths sum in double, so the
+// results agree to the float rounding of the final value; the backward is a fill, exact.
 TEST(ReduceFast, TrailingSumsMatchTheReference) {
     struct Case {
         const char* op;
@@ -342,7 +342,9 @@ TEST(ShuffleFast, PixelShuffleRowsMatchTheReferenceBitwise) {
     const OpSpec& spec = op_by_name("pixel_shuffle");
     for (PixelShuffleOrder order : {PixelShuffleOrder::dcr, PixelShuffleOrder::crd}) {
         const PixelShuffleParams p{2, order};
-        auto make = [](std::mt19937_64& rng) { return std::vector<Tensor>{Tensor::uniform({3, 20, 5, 37}, -1, 1, rng)}; };
+        auto make = [](std::mt19937_64& rng) {
+            return std::vector<Tensor>{Tensor::uniform({3, 20, 5, 37}, -1, 1, rng)};
+        };
         const OpRun f = run_op(true, spec, make, p, 8), r = run_op(false, spec, make, p, 8);
         const std::vector<Tensor>&of = f.outs, &gf = f.grads, &orf = r.outs, &gr = r.grads;
         EXPECT_EQ(max_abs_diff(of[0], orf[0]), 0.0);
@@ -364,7 +366,8 @@ TEST(DenseFast, SkinnyBatchesMatchTheReference) {
                      Shape3{9, 300, 40}}) {
         auto make = [&](std::mt19937_64& rng) {
             return std::vector<Tensor>{Tensor::uniform({c.n, c.in}, -1, 1, rng),
-                                       Tensor::uniform({c.out, c.in}, -1, 1, rng), Tensor::uniform({c.out}, -1, 1, rng)};
+                                       Tensor::uniform({c.out, c.in}, -1, 1, rng),
+                                       Tensor::uniform({c.out}, -1, 1, rng)};
         };
         const OpRun f = run_op(true, spec, make, {}, 9), r = run_op(false, spec, make, {}, 9);
         const std::vector<Tensor>&of = f.outs, &gf = f.grads, &orf = r.outs, &gr = r.grads;
@@ -393,7 +396,8 @@ TEST(AttentionFast, NaNInAQueryRowReachesThatRowsOutput) {
         q.data<float>()[5 * D + 3] = std::numeric_limits<float>::quiet_NaN();  // row 5
         NoGradGuard ng;
         const std::vector<double> o = spec.forward({q, k, v}, AttentionParams{0.35})[0].to_vector();
-        for (int64_t e = 0; e < E; ++e) EXPECT_TRUE(std::isnan(o[size_t(5 * E + e)])) << (fast ? "fast" : "ref") << " e " << e;
+        for (int64_t e = 0; e < E; ++e)
+            EXPECT_TRUE(std::isnan(o[size_t(5 * E + e)])) << (fast ? "fast" : "ref") << " e " << e;
         for (int64_t i = 0; i < N * E; ++i) {
             if (i / E == 5) continue;
             ASSERT_TRUE(std::isfinite(o[size_t(i)])) << (fast ? "fast" : "ref") << " at " << i;
@@ -411,7 +415,8 @@ TEST(AttentionFast, LargeScoresStayFiniteAndMatchTheReference) {
         return std::vector<Tensor>{Tensor::uniform({2, N, D}, -20, 20, rng), Tensor::uniform({2, M, D}, -20, 20, rng),
                                    Tensor::uniform({2, M, E}, -1, 1, rng)};
     };
-    const OpRun f = run_op(true, spec, make, AttentionParams{1.0}, 13), r = run_op(false, spec, make, AttentionParams{1.0}, 13);
+    const AttentionParams p{1.0};
+    const OpRun f = run_op(true, spec, make, p, 13), r = run_op(false, spec, make, p, 13);
     const std::vector<Tensor>&of = f.outs, &gf = f.grads, &orf = r.outs, &gr = r.grads;
     for (double x : of[0].to_vector()) ASSERT_TRUE(std::isfinite(x));
     // near-one-hot softmax rows: the same few terms dominate both paths; f32 scores of magnitude ~10^3 carry

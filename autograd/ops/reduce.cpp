@@ -167,7 +167,8 @@ static std::vector<Tensor> sum_squares_bwd(const BackwardArgs& g) {
     dispatch_float(x.dtype(), "sum_squares backward", [&](auto tag) {
         using T = decltype(tag);
         if constexpr (std::is_same_v<T, float>) {
-            if (fast_kernels()) return sum_squares_backward_fast(x.data<T>(), g.dout[0].data<T>()[0], dx.data<T>(), x.numel());
+            if (fast_kernels())
+                return sum_squares_backward_fast(x.data<T>(), g.dout[0].data<T>()[0], dx.data<T>(), x.numel());
         }
         sum_squares_backward_cpu<T>(x.data<T>(), g.dout[0].data<T>()[0], dx.data<T>(), x.numel());
     });

@@ -1,7 +1,7 @@
 // shuffle_fast.cpp: data movement over the threads. pixel_shuffle: r = 2 in f32 interleaves row pairs in
 // registers (AVX-512); anything else runs the reference kernel (kernels/cpu/shuffle.cpp) on whole batch items.
-// Both are copies, bitwise the reference. The transposed plane copy behind Tensor::contiguous() of a (N, C, P) <-> (N, P, C) view: 16×16
-// blocks transposed in registers (AVX-512), blocks of 32 rows per task.
+// Both are copies, bitwise the reference. The transposed plane copy behind Tensor::contiguous() of a
+// (N, C, P) <-> (N, P, C) view: 16×16 blocks transposed in registers (AVX-512), blocks of 32 rows per task.
 #include <algorithm>
 #include <type_traits>
 
