@@ -79,10 +79,9 @@ ImageF concat_channels(const ImageF& a, const ImageF& b) {
 void quantize_u8(ImageF& img) {
     // Round half to even, as cvRound/saturate_cast do, then saturate to 0..255. Clamped to [−1, 256] first, a value
     // rounds exactly by adding and subtracting 1.5·2^23 (the float spacing there is 1, and the default rounding
-    // mode is to nearest, ties to even): the same result as std::nearbyint, in a loop the compiler vectorises
-    // (std::nearbyint is a library call per element, and this ran once per pixel channel of every sample).
+    // mode is to nearest, ties to even): the same result as std::nearbyint without its library call per element
+    // (this runs once per pixel channel of every sample). min/max in this operand order keep a NaN a NaN.
     constexpr float k_round = 12582912.f;  // 1.5·2^23
-    // min/max in this operand order keep a NaN a NaN (std::clamp's branches kept GCC from vectorising).
     for (float& v : img.px) {
         const float c = std::min(std::max(v, -1.f), 256.f);
         v = std::min(std::max((c + k_round) - k_round, 0.f), 255.f);

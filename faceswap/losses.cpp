@@ -2,6 +2,7 @@
 #include "faceswap/losses.h"
 
 #include <cmath>
+#include <optional>
 
 namespace fs {
 
@@ -106,13 +107,11 @@ GenLossTerms generator_loss(const Encoder& enc, const Decoder& dec, const Discri
     Tensor tv = alpha_tv_loss(out.alpha);
     NamedTensors kernels = enc.l2_parameters();
     for (auto& k : dec.l2_parameters()) kernels.push_back(k);
-    Tensor l2;
-    if (o.l2_by_optimizer) {
-        NoGradGuard ng;
-        l2 = l2_loss(kernels, o.w.w_l2);
-    } else {
-        l2 = l2_loss(kernels, o.w.w_l2);
-    }
+    const Tensor l2 = [&] {
+        std::optional<NoGradGuard> ng;  // l2_by_optimizer: the optimiser adds the gradient, only the value here
+        if (o.l2_by_optimizer) ng.emplace();
+        return l2_loss(kernels, o.w.w_l2);
+    }();
     t.total = add(add(add(add(add(adv, rec), edge), al), tv), l2);
     if (o.use_pl) {
         FS_CHECK(bool(o.perceptual), "generator_loss: the perceptual loss is on but no perceptual network was given");

@@ -73,8 +73,9 @@ void upsample_nearest_backward_cpu(int s, const T* dy, T* dx, int64_t planes, in
 }  // namespace fs
 
 namespace fs {
-/// pixel_shuffle over the threads, one batch item per task (kernels/cpu/shuffle_fast.cpp): the reference's loops
-/// per item, so the output is bitwise the reference's. Pure data movement; any float type.
+/// pixel_shuffle over the threads (kernels/cpu/shuffle_fast.cpp): r = 2 in f32 with AVX-512 interleaves row pairs
+/// in registers, anything else runs the reference's loops per batch item. Pure data movement, so the output is
+/// bitwise the reference's; any float type.
 template <typename T>
 void pixel_shuffle_forward_fast(const PixelShuffleParams& p, const T* x, T* y, int64_t N, int64_t C, int64_t H,
                                 int64_t W);

@@ -5,9 +5,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 #include <map>
 #include <mutex>
 #include <vector>
@@ -144,18 +141,6 @@ void* host_alloc(size_t rounded) {
             return p;
         }
     }
-#if defined(__linux__)
-    // Blocks of 2 MiB and more go on 2 MiB boundaries and ask for transparent huge pages (THP is "madvise" on
-    // the project's machines): one TLB entry per 2 MiB instead of 512, and the hardware prefetchers, which stop at
-    // every page boundary, run on across rows of 4 KiB (the encoder's Dense weights ran at half the memory
-    // bandwidth with 4 KiB pages). Where the kernel has no THP the advice is ignored.
-    constexpr size_t k_huge = size_t(2) << 20;
-    if (rounded >= k_huge) {
-        void* p = std::aligned_alloc(k_huge, (rounded + k_huge - 1) / k_huge * k_huge);
-        if (p) madvise(p, rounded, MADV_HUGEPAGE);
-        return p;
-    }
-#endif
     return std::aligned_alloc(64, rounded);
 }
 
@@ -234,8 +219,6 @@ void store_from_double(void* base, DType t, int64_t off, double v) {
     }
 }
 
-// Strided copy between two CPU tensors of the same shape. Same-dtype copies use a typed inner loop over the
-// last dimension (the common case: making a permuted view contiguous); mixed dtypes go through double.
 // Advances the multi-index idx over `shape` by one (last dimension fastest), keeping the offsets da and sa into
 // two tensors with strides a and b in step.
 inline void odometer_step(const Shape& shape, const Shape& a, const Shape& b, std::vector<int64_t>& idx, int64_t& da,
@@ -252,6 +235,8 @@ inline void odometer_step(const Shape& shape, const Shape& a, const Shape& b, st
     }
 }
 
+// Strided copy between two CPU tensors of the same shape. Same-dtype copies use a typed inner loop over the
+// last dimension (the common case: making a permuted view contiguous); mixed dtypes go through double.
 template <typename T>
 void copy_same_type(const Shape& shape, const Shape& ds, T* d, const Shape& ss, const T* s) {
     if (shape.empty()) {

@@ -115,10 +115,8 @@ void scores_scalar(const float* q, int64_t bq, int64_t D, const float* kt, int64
     }
 }
 
-// dq (bq × D) += dS (bq × bk) · ktᵀ: D dot products of length bk per row, kt with leading dimension ldk. Two rows
-// × up to 8 channels at a time: 16 independent accumulator chains, each kt vector loaded once for both rows.
-// out[c] += Σ lanes of a[c], c < 8, by a transposing add tree (14 shuffles and adds for all eight sums, where eight
-// separate horizontal reductions took ~8 each: they were a third of dq_avx512's time).
+// out[c] += Σ lanes of a[c], c < 8, by a transposing add tree: 14 shuffles and adds for all eight sums, where eight
+// separate horizontal reductions take ~8 each (by instruction count about a third of dq_avx512's work).
 __attribute__((target("avx512f"))) inline void add_sums8(const __m512* a, float* out) {
     __m512 s[4];
     for (int k = 0; k < 4; ++k)  // per 128-bit lane: pairs of a[2k], a[2k+1] partly summed
@@ -134,6 +132,8 @@ __attribute__((target("avx512f"))) inline void add_sums8(const __m512* a, float*
     _mm_storeu_ps(out + 4, _mm_add_ps(_mm_loadu_ps(out + 4), _mm512_extractf32x4_ps(v, 2)));
 }
 
+// dq (bq × D) += dS (bq × bk) · ktᵀ: D dot products of length bk per row, kt with leading dimension ldk. Two rows
+// × up to 8 channels at a time: 16 independent accumulator chains, each kt vector loaded once for both rows.
 __attribute__((target("avx512f"))) void dq_avx512(const float* dS, int64_t bq, int64_t bk, const float* kt,
                                                   int64_t ldk, int64_t D, float* dq) {
     for (int64_t r = 0; r < bq; r += 2) {

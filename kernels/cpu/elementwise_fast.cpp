@@ -9,7 +9,6 @@
 #include "kernels/elementwise.h"
 #include "kernels/reduce.h"
 
-
 namespace fs {
 
 namespace {
@@ -18,7 +17,6 @@ constexpr int64_t k_grain = int64_t(1) << 15;  // elements per parallel chunk (1
 
 #ifdef FS_X86_SIMD
 #define FS_EW_AVX512 __attribute__((target("avx512f")))
-#define FS_EW_X86 1
 bool have_avx512() { return cpu_has_avx512f(); }
 #else
 #define FS_EW_AVX512
@@ -54,7 +52,7 @@ FS_EW_AVX512 void ub_loop_avx512(const UnaryParams& p, const float* x, const flo
     for (int64_t i = b; i < e; ++i) dx[i] = dy[i] * unary_derivative(K, x[i], y[i], p);
 }
 
-#ifdef FS_EW_X86
+#ifdef FS_X86_SIMD
 // LeakyReLU by hand: the compiler will not if-convert `x > 0 ? x : slope·x` (under the default -ftrapping-math it
 // may not evaluate the product where the scalar code does not), so the loops above stay scalar for it. Here the
 // product is computed for every lane and the compare picks: y = x or slope·x, dx = dy or slope·dy — the same
@@ -74,7 +72,7 @@ FS_EW_AVX512 void leaky_lanes(float slope, const float* x, const float* dy, floa
 template <UnaryKind K>
 void unary_forward_k(const UnaryParams& p, const float* x, float* y, int64_t n) {
     const bool v = have_avx512();
-#ifdef FS_EW_X86
+#ifdef FS_X86_SIMD
     if constexpr (K == UnaryKind::leaky_relu) {
         if (v) return chunked(n, [&](int64_t b, int64_t e) { leaky_lanes(float(p.slope), x, nullptr, y, b, e); });
     }
@@ -84,7 +82,7 @@ void unary_forward_k(const UnaryParams& p, const float* x, float* y, int64_t n) 
 template <UnaryKind K>
 void unary_backward_k(const UnaryParams& p, const float* x, const float* y, const float* dy, float* dx, int64_t n) {
     const bool v = have_avx512();
-#ifdef FS_EW_X86
+#ifdef FS_X86_SIMD
     if constexpr (K == UnaryKind::leaky_relu) {
         if (v) return chunked(n, [&](int64_t b, int64_t e) { leaky_lanes(float(p.slope), x, dy, dx, b, e); });
     }
@@ -197,25 +195,55 @@ bool no_broadcast(const BroadcastGeom& g) {
 // threads, and closer to the exact sum than the reference's sequential float accumulation. Each term is
 // dout·∂ rounded to float first, as in the reference.
 
-// Σ t[0..n) in double.
+// Σ t[0..n) and Σ t[0..n)² in double, vectorised where the CPU has AVX-512.
 inline double sum_f64(const float* t, int64_t n) {
     double s = 0;
     for (int64_t j = 0; j < n; ++j) s += double(t[j]);
     return s;
 }
-#ifdef FS_EW_X86
+inline double sum_sq_f64(const float* t, int64_t n) {
+    double s = 0;
+    for (int64_t j = 0; j < n; ++j) s += double(t[j]) * double(t[j]);
+    return s;
+}
+#ifdef FS_X86_SIMD
+template <bool Squares>
 FS_EW_AVX512 double sum_f64_avx512(const float* t, int64_t n) {
     __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
     int64_t j = 0;
     for (; j + 16 <= n; j += 16) {
-        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm256_loadu_ps(t + j)));
-        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_loadu_ps(t + j + 8)));
+        const __m512d a = _mm512_cvtps_pd(_mm256_loadu_ps(t + j)), b = _mm512_cvtps_pd(_mm256_loadu_ps(t + j + 8));
+        s0 = Squares ? _mm512_fmadd_pd(a, a, s0) : _mm512_add_pd(s0, a);
+        s1 = Squares ? _mm512_fmadd_pd(b, b, s1) : _mm512_add_pd(s1, b);
     }
-    double s = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
-    for (; j < n; ++j) s += double(t[j]);
-    return s;
+    const double s = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+    return s + (Squares ? sum_sq_f64(t + j, n - j) : sum_f64(t + j, n - j));
 }
 #endif
+template <bool Squares>
+double run_sum(const float* t, int64_t n) {
+#ifdef FS_X86_SIMD
+    if (have_avx512()) return sum_f64_avx512<Squares>(t, n);
+#endif
+    return Squares ? sum_sq_f64(t, n) : sum_f64(t, n);
+}
+
+// Σ over x[0..n) of run_sum in fixed blocks of k_grain (by n only) over the threads, added in block order: the
+// result does not depend on the thread count.
+template <bool Squares>
+double blocked_sum(const float* x, int64_t n) {
+    const int64_t blocks = std::max<int64_t>(1, (n + k_grain - 1) / k_grain);
+    std::vector<double> part(static_cast<size_t>(blocks));
+    auto body = [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b)
+            part[size_t(b)] = run_sum<Squares>(x + b * k_grain, std::min(n, (b + 1) * k_grain) - b * k_grain);
+    };
+    if (blocks == 1) body(0, 1);
+    else parallel_for(blocks, body);
+    double acc = 0;
+    for (double p : part) acc += p;
+    return acc;
+}
 
 // --- sums over trailing axes (sum, mean) ---
 // y[o] = float(scale · Σ x[o·len .. (o+1)·len)) in double, like the reference; the rows are shared over the
@@ -224,73 +252,18 @@ FS_EW_AVX512 double sum_f64_avx512(const float* t, int64_t n) {
 }  // namespace
 
 void sum_rows_fast(const float* x, int64_t rows, int64_t len, double scale, float* y) {
-#ifdef FS_EW_X86
-    const bool v = have_avx512();
-    auto sum = [v](const float* p, int64_t n) { return v ? sum_f64_avx512(p, n) : sum_f64(p, n); };
-#else
-    auto sum = [](const float* p, int64_t n) { return sum_f64(p, n); };
-#endif
-    if (rows == 1 && len >= 2 * k_grain) {
-        const int64_t blocks = (len + k_grain - 1) / k_grain;
-        std::vector<double> part(static_cast<size_t>(blocks));
-        parallel_for(blocks, [&](int64_t b0, int64_t b1) {
-            for (int64_t b = b0; b < b1; ++b)
-                part[size_t(b)] = sum(x + b * k_grain, std::min(len, (b + 1) * k_grain) - b * k_grain);
-        });
-        double acc = 0;
-        for (double p : part) acc += p;
-        y[0] = float(acc * scale);
+    if (rows == 1) {
+        y[0] = float(blocked_sum<false>(x, len) * scale);
         return;
     }
     auto body = [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) y[r] = float(sum(x + r * len, len) * scale);
+        for (int64_t r = r0; r < r1; ++r) y[r] = float(run_sum<false>(x + r * len, len) * scale);
     };
     if (rows * len < 2 * k_grain) return body(0, rows);
     parallel_for(rows, body);
 }
 
-#ifdef FS_EW_X86
-FS_EW_AVX512 double sum_sq_f64_avx512(const float* t, int64_t n) {
-    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
-    int64_t j = 0;
-    for (; j + 16 <= n; j += 16) {
-        const __m512d a = _mm512_cvtps_pd(_mm256_loadu_ps(t + j)), b = _mm512_cvtps_pd(_mm256_loadu_ps(t + j + 8));
-        s0 = _mm512_fmadd_pd(a, a, s0);
-        s1 = _mm512_fmadd_pd(b, b, s1);
-    }
-    double s = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
-    for (; j < n; ++j) s += double(t[j]) * double(t[j]);
-    return s;
-}
-#endif
-
-double sum_squares_fast(const float* x, int64_t n) {
-    const int64_t blocks = std::max<int64_t>(1, (n + k_grain - 1) / k_grain);
-    std::vector<double> part(static_cast<size_t>(blocks));
-#ifdef FS_EW_X86
-    const bool v = have_avx512();
-#endif
-    auto body = [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b) {
-            const float* p = x + b * k_grain;
-            const int64_t len = std::min(n, (b + 1) * k_grain) - b * k_grain;
-#ifdef FS_EW_X86
-            if (v) {
-                part[size_t(b)] = sum_sq_f64_avx512(p, len);
-                continue;
-            }
-#endif
-            double s = 0;
-            for (int64_t j = 0; j < len; ++j) s += double(p[j]) * double(p[j]);
-            part[size_t(b)] = s;
-        }
-    };
-    if (blocks == 1) body(0, 1);
-    else parallel_for(blocks, body);
-    double acc = 0;
-    for (double p : part) acc += p;
-    return acc;
-}
+double sum_squares_fast(const float* x, int64_t n) { return blocked_sum<true>(x, n); }
 
 void sum_squares_backward_fast(const float* x, float dy, float* dx, int64_t n) {
     const float g = 2.f * dy;  // the reference's rounding: (2·dy)·x
@@ -331,17 +304,11 @@ FS_EW_AVX512 void bcast_terms_avx512(const float* a, int64_t sa, const float* b,
 }
 
 // One side's share of a run: written in place when that side is not broadcast (`full`), else summed into acc.
-inline void bcast_take(const float* t, int64_t len, int64_t idx, int64_t stride, bool full, float* d, double* acc,
-                       bool avx512) {
+inline void bcast_take(const float* t, int64_t len, int64_t idx, int64_t stride, bool full, float* d, double* acc) {
     if (full) {
         for (int64_t j = 0; j < len; ++j) d[idx + j * stride] = 0.f + t[j];
     } else if (stride == 0) {
-#ifdef FS_EW_X86
-        acc[idx] += avx512 ? sum_f64_avx512(t, len) : sum_f64(t, len);
-#else
-        (void)avx512;
-        acc[idx] += sum_f64(t, len);
-#endif
+        acc[idx] += run_sum<false>(t, len);
     } else {
         for (int64_t j = 0; j < len; ++j) acc[idx + j * stride] += double(t[j]);
     }
@@ -374,13 +341,13 @@ void binary_backward_broadcast(const BroadcastGeom& g, const float* a, const flo
             const int64_t begin = g.numel * k / blocks, end = g.numel * (k + 1) / blocks;
             const int64_t sa = g.a_strides[r - 1], sb = g.b_strides[r - 1];
             walk_runs(g, begin, end, k_stretch, [&](int64_t i, int64_t ia, int64_t ib, int64_t len) {
-#ifdef FS_EW_X86
+#ifdef FS_X86_SIMD
                 if (v) bcast_terms_avx512<K>(a + ia, sa, b + ib, sb, dout + i, ta, tb, len);
                 else
 #endif
                     bcast_terms<K>(a + ia, sa, b + ib, sb, dout + i, ta, tb, len);
-                if (da) bcast_take(ta, len, ia, sa, full_a, da, aa.data(), v);
-                if (db) bcast_take(tb, len, ib, sb, full_b, db, ab.data(), v);
+                if (da) bcast_take(ta, len, ia, sa, full_a, da, aa.data());
+                if (db) bcast_take(tb, len, ib, sb, full_b, db, ab.data());
             });
         }
     });

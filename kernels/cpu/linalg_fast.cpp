@@ -4,21 +4,22 @@
 // it gets kernels that read the weights once, in place (below).
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/simd.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/linalg.h"
 #include "kernels/sgemm.h"
+#include "tensor/error.h"
 
 #ifdef FS_X86_SIMD
-#define FS_LF_X86 1
 #define FS_LF_AVX512 __attribute__((target("avx512f")))
 #endif
 
 namespace fs {
 
-#ifdef FS_LF_X86
+#ifdef FS_X86_SIMD
 namespace {
 
 bool have_avx512() { return cpu_has_avx512f(); }
@@ -27,43 +28,30 @@ inline __mmask16 tail_mask(int64_t left) {
     return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
 }
 
-// y[n][o] = b[o] + Σ_i x[n][i]·w[o][i] for R output rows at once: each x vector loaded serves R rows (R·NB
-// accumulators), and the weight rows, read once in order, are prefetched a few lines ahead.
-template <int NB, int R>
-FS_LF_AVX512 __attribute__((always_inline)) inline void skinny_forward_step(__m512 (&a)[R][NB], const float* x,
-                                                                           const float* w, int64_t IN, int64_t o,
-                                                                           int64_t i, __mmask16 m) {
-    __m512 v[R];
-    for (int k = 0; k < R; ++k) {
-        _mm_prefetch(reinterpret_cast<const char*>(w + (o + k) * IN + i + 256), _MM_HINT_T0);
-        v[k] = _mm512_maskz_loadu_ps(m, w + (o + k) * IN + i);
-    }
-    for (int n = 0; n < NB; ++n) {
-        const __m512 xv = _mm512_maskz_loadu_ps(m, x + n * IN + i);
-        for (int k = 0; k < R; ++k) a[k][n] = _mm512_fmadd_ps(xv, v[k], a[k][n]);
-    }
-}
-
-template <int NB, int R>
-FS_LF_AVX512 inline void skinny_forward_rows(const float* x, const float* w, const float* b, float* y, int64_t IN,
-                                             int64_t OUT, int64_t o) {
-    __m512 a[R][NB];
-    for (int k = 0; k < R; ++k)
-        for (int n = 0; n < NB; ++n) a[k][n] = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= IN; i += 16) skinny_forward_step<NB, R>(a, x, w, IN, o, i, 0xffff);
-    if (i < IN) skinny_forward_step<NB, R>(a, x, w, IN, o, i, tail_mask(IN - i));
-    for (int k = 0; k < R; ++k)
-        for (int n = 0; n < NB; ++n) y[n * OUT + o + k] = (b ? b[o + k] : 0.f) + _mm512_reduce_add_ps(a[k][n]);
+// y[n][o] = b[o] + Σ_i x[n][i]·w[o][i] for one output row o: NB accumulators, the weight row read once in order and
+// prefetched a few lines ahead. (Two or three rows at a time, sharing each x load, made GCC spill accumulators and
+// were no faster: the loop is bound by reading the weights.)
+template <int NB>
+FS_LF_AVX512 __attribute__((always_inline)) inline void skinny_forward_step(__m512 (&a)[NB], const float* x,
+                                                                           const float* wr, int64_t IN, int64_t i,
+                                                                           __mmask16 m) {
+    _mm_prefetch(reinterpret_cast<const char*>(wr + i + 256), _MM_HINT_T0);
+    const __m512 v = _mm512_maskz_loadu_ps(m, wr + i);
+    for (int n = 0; n < NB; ++n) a[n] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + n * IN + i), v, a[n]);
 }
 
 template <int NB>
 FS_LF_AVX512 void skinny_forward(const float* x, const float* w, const float* b, float* y, int64_t IN, int64_t OUT,
                                  int64_t o0, int64_t o1) {
-    constexpr int R = 1;  // one row at a time: blocking two or three rows made GCC spill accumulators, no faster
-    int64_t o = o0;
-    for (; o + R <= o1; o += R) skinny_forward_rows<NB, R>(x, w, b, y, IN, OUT, o);
-    for (; o < o1; ++o) skinny_forward_rows<NB, 1>(x, w, b, y, IN, OUT, o);
+    for (int64_t o = o0; o < o1; ++o) {
+        __m512 a[NB];
+        for (int n = 0; n < NB; ++n) a[n] = _mm512_setzero_ps();
+        const float* wr = w + o * IN;
+        int64_t i = 0;
+        for (; i + 16 <= IN; i += 16) skinny_forward_step<NB>(a, x, wr, IN, i, 0xffff);
+        if (i < IN) skinny_forward_step<NB>(a, x, wr, IN, i, tail_mask(IN - i));
+        for (int n = 0; n < NB; ++n) y[n * OUT + o] = (b ? b[o] : 0.f) + _mm512_reduce_add_ps(a[n]);
+    }
 }
 
 // R weight rows o..o+R-1 over the columns [0, cols) of one thread's range: dw rows from x, and the dx block
@@ -134,17 +122,21 @@ void skinny_dense_backward(const float* x, const float* w, const float* dy, floa
     });
 }
 
-#define FS_SKINNY_CASES(CALL) \
-    switch (N) {              \
-        case 1: CALL(1);      \
-        case 2: CALL(2);      \
-        case 3: CALL(3);      \
-        case 4: CALL(4);      \
-        case 5: CALL(5);      \
-        case 6: CALL(6);      \
-        case 7: CALL(7);      \
-        case 8: CALL(8);      \
+// f(std::integral_constant<int, N>) for a batch of N = 1..8 rows: the kernels' row count is a template argument.
+template <typename F>
+void with_batch(int64_t N, const F& f) {
+    switch (N) {
+        case 1: return f(std::integral_constant<int, 1>{});
+        case 2: return f(std::integral_constant<int, 2>{});
+        case 3: return f(std::integral_constant<int, 3>{});
+        case 4: return f(std::integral_constant<int, 4>{});
+        case 5: return f(std::integral_constant<int, 5>{});
+        case 6: return f(std::integral_constant<int, 6>{});
+        case 7: return f(std::integral_constant<int, 7>{});
+        case 8: return f(std::integral_constant<int, 8>{});
+        default: FS_FAIL("dense: no skinny kernel for a batch of ", N);
     }
+}
 
 // Batches of 1..8 rows; a wider layer (OUT ≥ 16, IN ≥ 16) so the vector loops have work.
 bool skinny(int64_t N, int64_t IN, int64_t OUT) { return N >= 1 && N <= 8 && IN >= 16 && OUT >= 16 && have_avx512(); }
@@ -154,12 +146,9 @@ bool skinny(int64_t N, int64_t IN, int64_t OUT) { return N >= 1 && N <= 8 && IN 
 
 void dense_forward_fast(const float* x, const float* w, const float* b, float* y, int64_t N, int64_t IN, int64_t OUT) {
     // y (N, OUT) = x (N, IN) · wᵀ (IN, OUT) + b
-#ifdef FS_LF_X86
-    if (skinny(N, IN, OUT)) {
-#define FS_CALL(NB) return skinny_dense_forward<NB>(x, w, b, y, IN, OUT)
-        FS_SKINNY_CASES(FS_CALL)
-#undef FS_CALL
-    }
+#ifdef FS_X86_SIMD
+    if (skinny(N, IN, OUT))
+        return with_batch(N, [&](auto nb) { skinny_dense_forward<decltype(nb)::value>(x, w, b, y, IN, OUT); });
 #endif
     if (b)
         for (int64_t n = 0; n < N; ++n) std::copy(b, b + OUT, y + n * OUT);
@@ -168,19 +157,14 @@ void dense_forward_fast(const float* x, const float* w, const float* b, float* y
 
 void dense_backward_fast(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db, int64_t N,
                          int64_t IN, int64_t OUT) {
-    bool done = false;
-#ifdef FS_LF_X86
-    if ((dx || dw) && skinny(N, IN, OUT)) {
-#define FS_CALL(NB)                                               \
-    skinny_dense_backward<NB>(x, w, dy, dx, dw, IN, OUT); \
-    done = true;                                                  \
-    break
-        FS_SKINNY_CASES(FS_CALL)
-#undef FS_CALL
-    }
+#ifdef FS_X86_SIMD
+    const bool thin = (dx || dw) && skinny(N, IN, OUT);
+    if (thin) with_batch(N, [&](auto nb) { skinny_dense_backward<decltype(nb)::value>(x, w, dy, dx, dw, IN, OUT); });
+#else
+    const bool thin = false;
 #endif
-    if (!done && dx) sgemm(false, false, N, IN, OUT, 1.f, dy, OUT, w, IN, 0.f, dx, IN);  // dx = dy · w
-    if (!done && dw) sgemm(true, false, OUT, IN, N, 1.f, dy, OUT, x, IN, 0.f, dw, IN);   // dw = dyᵀ · x
+    if (!thin && dx) sgemm(false, false, N, IN, OUT, 1.f, dy, OUT, w, IN, 0.f, dx, IN);  // dx = dy · w
+    if (!thin && dw) sgemm(true, false, OUT, IN, N, 1.f, dy, OUT, x, IN, 0.f, dw, IN);   // dw = dyᵀ · x
     if (db) {
         for (int64_t o = 0; o < OUT; ++o) {
             double s = 0;  // accumulate the batch sum in double, as the reference does

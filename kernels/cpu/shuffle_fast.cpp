@@ -10,15 +10,11 @@
 #include "kernels/fast.h"
 #include "kernels/shuffle.h"
 
-#ifdef FS_X86_SIMD
-#define FS_SHUF_X86 1
-#endif
-
 namespace fs {
 
 namespace {
 
-#ifdef FS_SHUF_X86
+#ifdef FS_X86_SIMD
 bool have_avx512() { return cpu_has_avx512f(); }
 
 // dst[i][k] = src[k][i] for a 16×16 block: src rows k at src + k·ss, dst rows i at dst + i·ds. 32-bit then
@@ -57,7 +53,7 @@ void transpose_planes_f32(int64_t planes, const int64_t* doff, const int64_t* so
                           int64_t rows, int64_t cols, int64_t ss) {
     constexpr int64_t k_rows = 32;  // rows of one task
     const int64_t rblk = (rows + k_rows - 1) / k_rows, units = planes * rblk;
-#ifdef FS_SHUF_X86
+#ifdef FS_X86_SIMD
     const bool avx = have_avx512();
 #endif
     auto body = [&](int64_t u0, int64_t u1) {
@@ -69,7 +65,7 @@ void transpose_planes_f32(int64_t planes, const int64_t* doff, const int64_t* so
                 const int64_t j1 = std::min(cols, j0 + 16);
                 for (int64_t ib = i0; ib < i1; ib += 16) {
                     const int64_t ie = std::min(i1, ib + 16);
-#ifdef FS_SHUF_X86
+#ifdef FS_X86_SIMD
                     if (avx && ie - ib == 16 && j1 - j0 == 16) {
                         transpose16(sp + ib + j0 * ss, ss, dp + ib * cols + j0, cols);
                         continue;
@@ -85,7 +81,7 @@ void transpose_planes_f32(int64_t planes, const int64_t* doff, const int64_t* so
     parallel_for(units, body);
 }
 
-#ifdef FS_SHUF_X86
+#ifdef FS_X86_SIMD
 namespace {
 
 // r = 2, f32, one output row: y[2w + j] = in_j[w] (j = 0, 1), 16 input pairs per two permutes.
@@ -140,7 +136,7 @@ template <typename T>
 void pixel_shuffle_forward_fast(const PixelShuffleParams& p, const T* x, T* y, int64_t N, int64_t C, int64_t H,
                                 int64_t W) {
     const int64_t in_item = C * p.r * p.r * H * W, out_item = C * H * p.r * W * p.r;  // the same count, moved
-#ifdef FS_SHUF_X86
+#ifdef FS_X86_SIMD
     if constexpr (std::is_same_v<T, float>) {
         if (p.r == 2 && have_avx512()) {
             return for_each_row_pair(p, N, C, H, W, [&](int64_t row, int64_t a, int64_t b) {
@@ -158,7 +154,7 @@ template <typename T>
 void pixel_shuffle_backward_fast(const PixelShuffleParams& p, const T* dy, T* dx, int64_t N, int64_t C, int64_t H,
                                  int64_t W) {
     const int64_t item = C * p.r * p.r * H * W;
-#ifdef FS_SHUF_X86
+#ifdef FS_X86_SIMD
     if constexpr (std::is_same_v<T, float>) {
         if (p.r == 2 && have_avx512()) {
             return for_each_row_pair(p, N, C, H, W, [&](int64_t row, int64_t a, int64_t b) {
