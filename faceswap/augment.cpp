@@ -3,10 +3,14 @@
 // tests/test_data.cpp pin each one down with hand-computed values.
 #include "faceswap/augment.h"
 
+#include "kernels/fast.h"
+
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <utility>
 
 namespace fs {
 
@@ -92,9 +96,15 @@ void quantize_u8(ImageF& img) {
 
 namespace {
 
+/// The bilinear blend of four taps, the one formula of every sample below.
+inline float blend(float ax, float ay, float v00, float v01, float v10, float v11) {
+    return (1.f - ay) * ((1.f - ax) * v00 + ax * v01) + ay * ((1.f - ax) * v10 + ax * v11);
+}
+
 /// Bilinear sample of every channel of `s` at (x, y) into out[0..c). A tap outside the image is `fill` for a
-/// constant border, the nearest edge pixel for replicate.
-inline void sample_bilinear(const ImageF& s, double x, double y, Border border, float fill, float* out) {
+/// constant border, the nearest edge pixel for replicate. The specification of the sampling; the fast paths
+/// below give the same floats where all four taps are inside.
+void sample_bilinear(const ImageF& s, double x, double y, Border border, float fill, float* out) {
     if (!std::isfinite(x) || !std::isfinite(y)) {
         for (int ch = 0; ch < s.c; ++ch) out[ch] = fill;
         return;
@@ -123,7 +133,74 @@ inline void sample_bilinear(const ImageF& s, double x, double y, Border border, 
     for (int ch = 0; ch < s.c; ++ch) {
         float v00 = taps[0] ? taps[0][ch] : fill, v01 = taps[1] ? taps[1][ch] : fill;
         float v10 = taps[2] ? taps[2][ch] : fill, v11 = taps[3] ? taps[3][ch] : fill;
-        out[ch] = (1.f - ay) * ((1.f - ax) * v00 + ax * v01) + ay * ((1.f - ax) * v10 + ax * v11);
+        out[ch] = blend(ax, ay, v00, v01, v10, v11);
+    }
+}
+
+/// Four floats from p (an unaligned load), and blend() of four channels at once (p0, p1: the pixel's taps on its
+/// two rows; the right-hand taps are c floats on).
+typedef float v4 __attribute__((vector_size(16)));
+inline v4 load4(const float* p) {
+    v4 v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+inline v4 blend4(float ax, float ay, const float* p0, const float* p1, size_t c) {
+    return (1.f - ay) * ((1.f - ax) * load4(p0) + ax * load4(p0 + c)) +
+           ay * ((1.f - ax) * load4(p1) + ax * load4(p1 + c));
+}
+
+/// Samples `s` at the n positions pos(i) -> (x, y) into out (c floats each): sample_bilinear's floats, with the
+/// positions whose four taps are all inside (0 <= x < w - 1, the same for y; a NaN is not) blended straight from
+/// the two source rows, four channels at a time where C (the channel count as a constant, 0: any) allows.
+/// There floor is the truncation and no border applies, so the result is the same float for float: the same
+/// multiplications and additions per channel, none fused (the library is built without FMA contraction).
+template <int C, class Pos>
+void sample_all(const ImageF& s, size_t n, Pos pos, Border border, float fill, float* out) {
+    if (!fast_kernels()) {  // the specification: FS_REFERENCE_KERNELS=1, and the tests' other side
+        for (size_t i = 0; i < n; ++i, out += s.c) {
+            const auto [x, y] = pos(i);
+            sample_bilinear(s, x, y, border, fill, out);
+        }
+        return;
+    }
+    const size_t c = size_t(s.c), row = size_t(s.w) * c;
+    const float* end = s.px.data() + s.px.size();
+    const double xmax = double(s.w - 1), ymax = double(s.h - 1);
+    for (size_t i = 0; i < n; ++i, out += c) {
+        const auto [x, y] = pos(i);
+        if (!(x >= 0 && y >= 0 && x < xmax && y < ymax)) {
+            sample_bilinear(s, x, y, border, fill, out);
+            continue;
+        }
+        const int x0 = int(x), y0 = int(y);
+        const float ax = float(x - double(x0)), ay = float(y - double(y0));
+        const float* p0 = &s.px[size_t(y0) * row + size_t(x0) * c];
+        const float* p1 = p0 + row;
+        if constexpr (C == 6) {  // channels 0–3 and 2–5 (2 and 3 twice, the same floats)
+            const v4 lo = blend4(ax, ay, p0, p1, 6), hi = blend4(ax, ay, p0 + 2, p1 + 2, 6);
+            std::memcpy(out, &lo, sizeof lo);
+            std::memcpy(out + 2, &hi, sizeof hi);
+            continue;
+        }
+        if constexpr (C == 3) {  // four lanes: the fourth reads the next pixel and is overwritten by it
+            if (i + 1 < n && p1 + 7 <= end) {
+                const v4 v = blend4(ax, ay, p0, p1, 3);
+                std::memcpy(out, &v, sizeof v);
+                continue;
+            }
+        }
+        for (size_t ch = 0; ch < c; ++ch) out[ch] = blend(ax, ay, p0[ch], p0[c + ch], p1[ch], p1[c + ch]);
+    }
+}
+
+/// sample_all with the channel count as a constant for the counts the pipeline uses.
+template <class Pos>
+void sample_all(const ImageF& s, size_t n, Pos pos, Border border, float fill, float* out) {
+    switch (s.c) {
+        case 3: return sample_all<3>(s, n, pos, border, fill, out);
+        case 6: return sample_all<6>(s, n, pos, border, fill, out);
+        default: return sample_all<0>(s, n, pos, border, fill, out);
     }
 }
 
@@ -184,6 +261,26 @@ ImageF resize_bilinear(const ImageF& src, int out_h, int out_w) {
     return out;
 }
 
+namespace {
+/// The pixels of `box` of warpAffine(src) into `out` (already sized), given the inverse matrix; with `flip`, output
+/// column x takes the warp's column w−1−x (a horizontal flip after the warp, exactly).
+void warp_box(const ImageF& src, const Affine& inv, Border border, float fill, const PixelBox& box, bool flip,
+              ImageF& out) {
+    FS_CHECK(0 <= box.x0 && box.x0 <= box.x1 && box.x1 <= out.w && 0 <= box.y0 && box.y0 <= box.y1 &&
+                 box.y1 <= out.h,
+             "warp: box [", box.x0, ", ", box.x1, ") x [", box.y0, ", ", box.y1, ") is outside the ", out.w, "x",
+             out.h, " output");
+    for (int y = box.y0; y < box.y1; ++y) {
+        auto pos = [&](size_t i) {
+            const int x = flip ? out.w - 1 - (box.x0 + int(i)) : box.x0 + int(i);
+            return std::pair<double, double>(inv[0] * x + inv[1] * y + inv[2], inv[3] * x + inv[4] * y + inv[5]);
+        };
+        sample_all(src, size_t(box.x1 - box.x0), pos, border, fill,
+                   &out.px[(size_t(y) * size_t(out.w) + size_t(box.x0)) * size_t(src.c)]);
+    }
+}
+}  // namespace
+
 Affine invert_affine(const Affine& m) {
     double det = m[0] * m[4] - m[1] * m[3];
     FS_CHECK(std::fabs(det) > 1e-300 && std::isfinite(det), "invert_affine: singular matrix (det ", det, ")");
@@ -199,14 +296,8 @@ ImageF warp_affine(const ImageF& src, const Affine& m, int out_h, int out_w, Bor
     FS_CHECK(src.h > 0 && src.w > 0 && src.c > 0, "warp_affine: empty source image");
     FS_CHECK(out_h > 0 && out_w > 0, "warp_affine: bad output size ", out_h, "x", out_w);
     FS_CHECK(border != Border::reflect101, "warp_affine: only constant and replicate borders");
-    Affine inv = invert_affine(m);
     ImageF out(out_h, out_w, src.c);
-    for (int y = 0; y < out_h; ++y)
-        for (int x = 0; x < out_w; ++x) {
-            double sx = inv[0] * x + inv[1] * y + inv[2], sy = inv[3] * x + inv[4] * y + inv[5];
-            sample_bilinear(src, sx, sy, border, fill,
-                            &out.px[(size_t(y) * size_t(out_w) + size_t(x)) * size_t(src.c)]);
-        }
+    warp_box(src, invert_affine(m), border, fill, PixelBox{0, 0, out_w, out_h}, false, out);
     return out;
 }
 
@@ -216,9 +307,8 @@ ImageF remap_bilinear(const ImageF& src, const ImageF& map_x, const ImageF& map_
              "remap_bilinear: maps must be two 1-channel images of one size");
     FS_CHECK(border != Border::reflect101, "remap_bilinear: only constant and replicate borders");
     ImageF out(map_x.h, map_x.w, src.c);
-    size_t n = size_t(map_x.h) * size_t(map_x.w);
-    for (size_t i = 0; i < n; ++i)
-        sample_bilinear(src, map_x.px[i], map_y.px[i], border, fill, &out.px[i * size_t(src.c)]);
+    auto pos = [&](size_t i) { return std::pair<double, double>(map_x.px[i], map_y.px[i]); };
+    sample_all(src, size_t(map_x.h) * size_t(map_x.w), pos, border, fill, out.px.data());
     return out;
 }
 
@@ -355,17 +445,36 @@ ChannelStats central_stats(const ImageF& img, int margin) {
     return st;
 }
 
+namespace {
+/// Whether every value is an integer in [0, 255]; four at a time.
+bool all_bytes(const std::vector<float>& px) {
+    typedef int v4i __attribute__((vector_size(16)));
+    v4i ok = {-1, -1, -1, -1};
+    size_t i = 0;
+    for (; i + 4 <= px.size(); i += 4) {
+        const v4 x = load4(&px[i]);
+        const v4 c = x < 0.f ? 0.f : (x > 255.f ? 255.f : x);  // in range (a NaN lane stays NaN, so c != x)
+        ok &= (c == x) & (c == __builtin_convertvector(__builtin_convertvector(c, v4i), v4));
+    }
+    bool all = ok[0] && ok[1] && ok[2] && ok[3];
+    for (; i < px.size() && all; ++i) all = px[i] >= 0.f && px[i] <= 255.f && px[i] == float(int(px[i]));
+    return all;
+}
+}  // namespace
+
 ImageF color_transfer(const ImageF& src_bgr, const ImageF& tar_bgr, bool xyz, double u) {
     FS_CHECK(src_bgr.c == 3 && tar_bgr.c == 3, "color_transfer: needs two 3-channel images");
-    ImageF src = src_bgr, tar = tar_bgr;
+    ImageF src_xyz, tar_xyz;
     if (xyz) {
         // The original converts 8-bit images, so the XYZ values are rounded and saturated at 255 (Z of a bright
         // white is 1.089·255 before saturation).
-        src = bgr_to_xyz(src);
-        tar = bgr_to_xyz(tar);
-        quantize_u8(src);
-        quantize_u8(tar);
+        src_xyz = bgr_to_xyz(src_bgr);
+        tar_xyz = bgr_to_xyz(tar_bgr);
+        quantize_u8(src_xyz);
+        quantize_u8(tar_xyz);
     }
+    const ImageF& src = xyz ? src_xyz : src_bgr;
+    const ImageF& tar = xyz ? tar_xyz : tar_bgr;
     ChannelStats s = central_stats(src), t = central_stats(tar);
     if (s.std[0] == 0 && s.std[1] == 0 && s.std[2] == 0) return src_bgr;  // flat source: nothing to scale
     std::array<double, 3> mt{}, st{};
@@ -373,30 +482,52 @@ ImageF color_transfer(const ImageF& src_bgr, const ImageF& tar_bgr, bool xyz, do
         mt[ch] = u * t.mean[ch] + (1 - u) * s.mean[ch];
         st[ch] = u * t.std[ch] + (1 - u) * s.std[ch];
     }
-    std::vector<double> res(src.px.size());
-    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
-    for (size_t i = 0; i < src.px.size(); ++i) {
-        size_t ch = i % 3;
-        double v = st[ch] * (double(src.px[i]) - s.mean[ch]) / (s.std[ch] + 1e-7) + mt[ch];
-        res[i] = v;
-        lo = std::min(lo, v);
-        hi = std::max(hi, v);
-    }
+    auto value = [&](size_t ch, float x) { return st[ch] * (double(x) - s.mean[ch]) / (s.std[ch] + 1e-7) + mt[ch]; };
     // The original's range fix, over all channels at once: shift a negative minimum to 0, then scale a maximum
     // above 255 down to 255.
-    if (lo < 0) {
-        for (double& v : res) v -= lo;
-        hi -= lo;
-    }
-    if (hi > 255) {
-        double k = 255.0 / hi;
-        for (double& v : res) v *= k;
-    }
+    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    auto range_fix = [&](double v) {
+        if (lo < 0) v -= lo;
+        if (hi > 255) v *= 255.0 / hi;
+        return float(v);
+    };
+    const size_t n = src.px.size();
     ImageF out(src.h, src.w, 3);
-    for (size_t i = 0; i < res.size(); ++i) out.px[i] = float(res[i]);
+    // 8-bit sources (the pipeline's: files, and XYZ stored as 8 bits) take their result from a table of each
+    // channel's 256 values: the same formula on the same numbers, so the same floats as the per-element path
+    // (the specification, run for any other image and under FS_REFERENCE_KERNELS=1).
+    const bool bytes = fast_kernels() && all_bytes(src.px);
+    if (bytes) {
+        std::array<std::array<double, 256>, 3> v{};
+        std::array<std::array<bool, 256>, 3> seen{};
+        for (size_t i = 0; i < n; i += 3)
+            for (size_t ch = 0; ch < 3; ++ch) seen[ch][size_t(src.px[i + ch])] = true;
+        for (size_t ch = 0; ch < 3; ++ch)
+            for (size_t q = 0; q < 256; ++q)
+                if (seen[ch][q]) {
+                    v[ch][q] = value(ch, float(q));
+                    lo = std::min(lo, v[ch][q]);
+                    hi = std::max(hi, v[ch][q]);
+                }
+        if (lo < 0) hi -= lo;
+        std::array<std::array<float, 256>, 3> f{};
+        for (size_t ch = 0; ch < 3; ++ch)
+            for (size_t q = 0; q < 256; ++q) f[ch][q] = range_fix(v[ch][q]);
+        for (size_t i = 0; i < n; i += 3)
+            for (size_t ch = 0; ch < 3; ++ch) out.px[i + ch] = f[ch][size_t(src.px[i + ch])];
+    } else {
+        std::vector<double> res(n);
+        for (size_t i = 0; i < n; ++i) {
+            res[i] = value(i % 3, src.px[i]);
+            lo = std::min(lo, res[i]);
+            hi = std::max(hi, res[i]);
+        }
+        if (lo < 0) hi -= lo;
+        for (size_t i = 0; i < n; ++i) out.px[i] = range_fix(res[i]);
+    }
     if (xyz) out = xyz_to_bgr(out);
     // Ours: XYZ values in [0, 255] need not be inside the BGR gamut; the networks' targets must stay in [-1, 1].
-    for (float& v : out.px) v = std::clamp(v, 0.f, 255.f);
+    for (float& v : out.px) v = std::min(std::max(v, 0.f), 255.f);  // std::clamp's result, NaN too, without branches
     return out;
 }
 
@@ -455,15 +586,13 @@ Affine transform_matrix(const TransformParams& p, int h, int w) {
 }
 
 ImageF apply_transform(const ImageF& img, const TransformParams& p) {
-    ImageF out = warp_affine(img, transform_matrix(p, img.h, img.w), img.h, img.w, Border::replicate);
-    if (p.flip) {
-        const size_t C = size_t(out.c);
-        for (int y = 0; y < out.h; ++y) {
-            float* row = &out.px[size_t(y) * size_t(out.w) * C];
-            for (int x = 0; x < out.w / 2; ++x)
-                std::swap_ranges(row + size_t(x) * C, row + size_t(x + 1) * C, row + size_t(out.w - 1 - x) * C);
-        }
-    }
+    return apply_transform(img, p, PixelBox{0, 0, img.w, img.h});
+}
+
+ImageF apply_transform(const ImageF& img, const TransformParams& p, const PixelBox& box) {
+    FS_CHECK(img.h > 0 && img.w > 0 && img.c > 0, "apply_transform: empty image");
+    ImageF out(img.h, img.w, img.c);
+    warp_box(img, invert_affine(transform_matrix(p, img.h, img.w)), Border::replicate, 0.f, box, p.flip, out);
     return out;
 }
 
@@ -524,9 +653,30 @@ WarpPair apply_warp(const ImageF& img256, const WarpParams& p, int warped_channe
     warp_maps(p, mx, my);
     WarpPair out;
     // cv2.remap and cv2.warpAffine with their default border: constant 0.
-    out.warped = remap_bilinear(slice_channels(img256, 0, warped_channels), mx, my, Border::constant, 0.f);
+    // Every channel is sampled alone, so remapping all and keeping the first ones is remapping those.
+    out.warped = slice_channels(remap_bilinear(img256, mx, my, Border::constant, 0.f), 0, warped_channels);
     out.target = warp_affine(img256, p.target_mat, p.res, p.res, Border::constant, 0.f);
     return out;
+}
+
+PixelBox warp_footprint(const WarpParams& p) {
+    double xlo = std::numeric_limits<double>::infinity(), xhi = -xlo, ylo = xlo, yhi = -xlo;
+    auto add = [&](double x, double y) {
+        xlo = std::min(xlo, x), xhi = std::max(xhi, x), ylo = std::min(ylo, y), yhi = std::max(yhi, y);
+    };
+    // The maps are bilinear blends of the grid (warp_maps: interior positions, no clamping), so they stay within
+    // its range.
+    for (size_t k = 0; k < 25; ++k) add(p.grid_x[k], p.grid_y[k]);
+    // The target's source positions are an affine image of the output square: extreme at its corners.
+    const Affine inv = invert_affine(p.target_mat);
+    const double e = double(p.res - 1);
+    for (double cy : {0.0, e})
+        for (double cx : {0.0, e}) add(inv[0] * cx + inv[1] * cy + inv[2], inv[3] * cx + inv[4] * cy + inv[5]);
+    // The taps of a position x are floor(x) and floor(x) + 1; one more pixel on each side covers the rounding of
+    // positions computed in another order than here. Non-finite bounds (a degenerate draw) keep the whole image.
+    auto lo = [](double v) { return std::isfinite(v) ? int(std::clamp(std::floor(v) - 1, 0.0, 256.0)) : 0; };
+    auto hi = [](double v) { return std::isfinite(v) ? int(std::clamp(std::floor(v) + 3, 0.0, 256.0)) : 256; };
+    return PixelBox{lo(xlo), lo(ylo), hi(xhi), hi(yhi)};
 }
 
 WarpPair random_warp(const ImageF& img256, int res, std::mt19937_64& rng, int warped_channels) {

@@ -59,6 +59,10 @@ struct Point2 {
 ImageF resize_bilinear(const ImageF& src, int out_h, int out_w);
 /// The inverse of an affine; throws on a singular one.
 Affine invert_affine(const Affine& m);
+/// A rectangle of pixels: columns [x0, x1), rows [y0, y1).
+struct PixelBox {
+    int x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+};
 /// Applies an affine to a point.
 Point2 apply_affine(const Affine& m, Point2 p);
 /// cv::warpAffine (INTER_LINEAR): dst(x, y) = src(M⁻¹·(x, y)), bilinear; `border` constant (value `fill`) or
@@ -129,6 +133,8 @@ TransformParams draw_transform(std::mt19937_64& rng, int size, const TransformRa
 Affine transform_matrix(const TransformParams& p, int h, int w);
 /// warpAffine with bilinear sampling and BORDER_REPLICATE, then x -> w−1−x when flipped. Any channel count.
 ImageF apply_transform(const ImageF& img, const TransformParams& p);
+/// The same pixels inside `box` only (the rest 0): what a later step reads of it, for less work.
+ImageF apply_transform(const ImageF& img, const TransformParams& p, const PixelBox& box);
 ImageF random_transform(const ImageF& img, std::mt19937_64& rng, const TransformRanges& r = {});
 
 // --- §6 step 5: random_warp_rev ------------------------------------------------------------------------------
@@ -151,6 +157,8 @@ struct WarpPair {
     ImageF warped;  ///< res×res, the first `warped_channels` channels of the input, remapped (constant 0 border)
     ImageF target;  ///< res×res, all channels, warpAffine by target_mat (bilinear, constant 0 border)
 };
+/// The pixels of a 256×256 image that apply_warp reads (both outputs' bilinear taps), with a pixel to spare.
+PixelBox warp_footprint(const WarpParams& p);
 /// Applies the warp to a 256×256 image (3 channels, or 6 = image + eye mask).
 WarpPair apply_warp(const ImageF& img256, const WarpParams& p, int warped_channels = 3);
 WarpPair random_warp(const ImageF& img256, int res, std::mt19937_64& rng, int warped_channels = 3);

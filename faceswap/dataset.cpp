@@ -25,14 +25,58 @@ bool is_image_name(const stdfs::path& p) {
 // Salts that keep the seeds of different uses of one loader seed apart.
 constexpr uint64_t k_salt_shuffle = 0x53485546464c45ull;  // "SHUFFLE"
 constexpr uint64_t k_salt_sample = 0x53414d504c45ull;     // "SAMPLE"
+}  // namespace
 
-/// Reads an image file as 0..255 BGR float, resized to 256×256 as an 8-bit cv2.resize would (rounded).
-ImageF read_256(const std::string& path) {
+ImageF read_256(const std::string& path, FaceCache* cache) {
+    if (cache) return cache->read_256(path);
     ImageF img = resize_bilinear(image_to_bgr_f(read_image(path, 3)), 256, 256);
     quantize_u8(img);
     return img;
 }
-}  // namespace
+
+// --- FaceCache ----------------------------------------------------------------------------------------------------
+
+ImageF FaceCache::read_256(const std::string& path) {
+    constexpr size_t k_size = 256 * 256 * 3;
+    {
+        std::lock_guard<std::mutex> lk(m_mutex);
+        auto it = m_images.find(path);
+        if (it != m_images.end()) {
+            ImageF img(256, 256, 3);
+            std::copy(it->second.begin(), it->second.end(), img.px.begin());
+            return img;
+        }
+    }
+    // Outside the lock: the workers decode different files at once (two that decode the same one store it once).
+    ImageF img = fs::read_256(path);
+    std::vector<uint8_t> bytes(k_size);
+    for (size_t i = 0; i < k_size; ++i) bytes[i] = uint8_t(img.px[i]);  // integers 0..255 (quantize_u8): exact
+    std::lock_guard<std::mutex> lk(m_mutex);
+    if (m_bytes + k_size <= m_max_bytes && m_images.emplace(path, std::move(bytes)).second) m_bytes += k_size;
+    return img;
+}
+
+size_t FaceCache::bytes() const {
+    std::lock_guard<std::mutex> lk(m_mutex);
+    return m_bytes;
+}
+
+size_t FaceCache::files() const {
+    std::lock_guard<std::mutex> lk(m_mutex);
+    return m_images.size();
+}
+
+std::shared_ptr<FaceCache> shared_face_cache(size_t max_bytes) {
+    static std::mutex mutex;
+    static std::weak_ptr<FaceCache> current;
+    std::lock_guard<std::mutex> lk(mutex);
+    std::shared_ptr<FaceCache> c = current.lock();
+    if (!c) {
+        c = std::make_shared<FaceCache>(max_bytes);
+        current = c;
+    }
+    return c;
+}
 
 // --- FaceFolder -------------------------------------------------------------------------------------------------
 
@@ -79,34 +123,40 @@ std::optional<std::string> FaceFolder::mask_for(size_t i) const {
 
 TrainingSample make_training_sample(const std::string& image, const std::optional<std::string>& mask,
                                     const std::vector<std::string>& color_sources, const SampleOptions& opt,
-                                    std::mt19937_64& rng) {
+                                    std::mt19937_64& rng, FaceCache* cache) {
     FS_CHECK(opt.res >= 64 && opt.res % 64 == 0, "training sample: res must be a multiple of 64, got ", opt.res);
     FS_CHECK(opt.prob_color_match >= 0 && opt.prob_color_match <= 1, "training sample: prob_color_match ",
              opt.prob_color_match, " is not a probability");
     std::mt19937_64 rng_color(rng()), rng_geom(rng()), rng_blur(rng());
 
     // Steps 1–3: the image at 256×256 (8-bit values), the random colour match, then [-1, 1].
-    ImageF img = read_256(image);
+    ImageF face = read_256(image, cache);
     if (opt.prob_color_match > 0 && rand_uniform(rng_color) <= opt.prob_color_match) {
         FS_CHECK(!color_sources.empty(), "training sample: colour matching needs at least one source image");
         const std::string& partner = color_sources[size_t(rand_int(rng_color, int64_t(color_sources.size())))];
         bool xyz = rand_uniform(rng_color) < 0.5;
         double u = rand_uniform(rng_color);
-        img = color_transfer(img, read_256(partner), xyz, u);
+        face = color_transfer(face, read_256(partner, cache), xyz, u);
     }
-    for (float& v : img.px) v = v / 255.f * 2.f - 1.f;
-    if (mask) {
-        ImageF m(256, 256, 3);  // a missing mask: zeros
-        if (!mask->empty()) {
-            m = read_256(*mask);
-            for (float& v : m.px) v /= 255.f;
-        }
-        img = concat_channels(img, m);  // 256×256×6: every geometric step moves face and mask together
+    // With a mask, 256×256×6 (face, then mask in [0, 1]; a missing mask is zeros): every geometric step moves
+    // face and mask together.
+    ImageF eyes;
+    if (mask && !mask->empty()) eyes = read_256(*mask, cache);
+    const int C = mask ? 6 : 3;
+    ImageF img(256, 256, C);
+    for (size_t p = 0; p < size_t(256 * 256); ++p) {
+        float* o = &img.px[p * size_t(C)];
+        for (size_t ch = 0; ch < 3; ++ch) o[ch] = face.px[p * 3 + ch] / 255.f * 2.f - 1.f;
+        if (!eyes.empty())
+            for (size_t ch = 0; ch < 3; ++ch) o[3 + ch] = eyes.px[p * 3 + ch] / 255.f;
     }
 
-    // Steps 4–5.
-    img = random_transform(img, rng_geom);
-    WarpPair wp = random_warp(img, opt.res, rng_geom, 3);
+    // Steps 4–5 (the draws in the original's order: the transform's, then the warp's). The transform is computed
+    // only where the warp reads it.
+    const TransformParams tp = draw_transform(rng_geom, img.w);
+    const WarpParams warp = draw_warp(rng_geom, opt.res);
+    img = apply_transform(img, tp, warp_footprint(warp));
+    WarpPair wp = apply_warp(img, warp, 3);
     TrainingSample s;
     s.warped = std::move(wp.warped);
     s.target = slice_channels(wp.target, 0, 3);
@@ -182,7 +232,7 @@ struct BatchLoader::State {
         so.res = opt.res;
         so.prob_color_match = opt.prob_color_match;
         so.motion_blur = opt.motion_blur;
-        TrainingSample s = make_training_sample(faces.files()[f], faces.mask_for(f), sources, so, rng);
+        TrainingSample s = make_training_sample(faces.files()[f], faces.mask_for(f), sources, so, rng, opt.cache.get());
         const size_t R = size_t(opt.res), plane = R * R;
         auto put = [&](const ImageF& img, const Tensor& t) {  // HWC -> the sample's (3, R, R) planes
             float* o = t.data<float>() + size_t(i) * 3 * plane;

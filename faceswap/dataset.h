@@ -8,9 +8,11 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "faceswap/augment.h"
@@ -46,6 +48,34 @@ class FaceFolder {
     std::vector<std::string> m_warnings;
 };
 
+/// The decoded faces and masks of a training run, shared by the loaders' workers: read_256() of a file (8-bit
+/// BGR at 256×256, as the pipeline's step 1 makes it), kept as bytes after its first read so that each file is
+/// decoded and resized once per run rather than once per sample (and once more per colour-match partner).
+/// A cached read is the file's read exactly (the values are 8-bit integers either way). Bounded: once `max_bytes`
+/// are held, further files are read from disk every time (nothing is evicted, so a run's cached set stays fixed).
+/// Thread-safe. A file changed on disk during the run keeps its first contents.
+class FaceCache {
+ public:
+    explicit FaceCache(size_t max_bytes) : m_max_bytes(max_bytes) {}
+    /// The file at 256×256 as BGR floats with 8-bit values (0..255); throws naming the file when unreadable.
+    ImageF read_256(const std::string& path);
+    size_t bytes() const;
+    size_t files() const;
+
+ private:
+    mutable std::mutex m_mutex;
+    std::unordered_map<std::string, std::vector<uint8_t>> m_images;
+    size_t m_bytes = 0, m_max_bytes;
+};
+
+/// One cache for every loader alive at once (A's and B's, each the other's colour-match partners), created at the
+/// first call with `max_bytes` and freed with the last loader that holds it.
+std::shared_ptr<FaceCache> shared_face_cache(size_t max_bytes);
+
+/// A face or mask file as step 1 reads it: 256×256 BGR with 8-bit values, resized as an 8-bit cv2.resize would
+/// (rounded); through `cache` when one is given.
+ImageF read_256(const std::string& path, FaceCache* cache = nullptr);
+
 /// The per-sample options of §6.
 struct SampleOptions {
     int res = 64;                   ///< output resolution, a multiple of 64
@@ -61,10 +91,10 @@ struct TrainingSample {
 /// §6 steps 1–6 for one image. `mask`: nullopt = no eye terms, "" = zero mask, else the mask file.
 /// `color_sources`: the files a colour-match partner is drawn from (A ∪ B). All draws come from `rng` (split
 /// into independent colour, geometry and blur streams, so turning colour matching off keeps a seed's geometry).
-/// Throws naming the file on an unreadable image or mask.
+/// Throws naming the file on an unreadable image or mask. Files are read through `cache` when one is given.
 TrainingSample make_training_sample(const std::string& image, const std::optional<std::string>& mask,
                                     const std::vector<std::string>& color_sources, const SampleOptions& opt,
-                                    std::mt19937_64& rng);
+                                    std::mt19937_64& rng, FaceCache* cache = nullptr);
 
 struct LoaderOptions {
     int res = 64;                   ///< output resolution (64, 128, 256)
@@ -75,6 +105,8 @@ struct LoaderOptions {
     int threads = 2;                ///< worker threads; 0 makes each batch in next() on the calling thread
     int prefetch = 4;               ///< batches prepared ahead (the bounded queue)
     int64_t first_batch = 0;        ///< index of the first batch next() returns (resuming a run)
+    /// Decoded files (faces, masks, partners) kept in memory; null: none (every sample reads its files).
+    std::shared_ptr<FaceCache> cache;
 };
 
 /// Prepares batches of `faces` ahead on background threads. Colour-match partners come from faces ∪

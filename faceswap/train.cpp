@@ -44,6 +44,7 @@ std::map<std::string, std::string> config_to_map(const TrainConfig& c) {
             {"seed", std::to_string(c.seed)},
             {"keep_optimizer_state", c.keep_optimizer_state ? "1" : "0"},
             {"threads", std::to_string(c.threads)},
+            {"cache_mb", std::to_string(c.cache_mb)},
             {"perceptual", perceptual_mode_name(c.perceptual)},
             {"adversarial", c.adversarial ? "1" : "0"}};
 }
@@ -88,6 +89,7 @@ void set_config_value(TrainConfig& c, const std::string& k, const std::string& v
     else if (k == "seed") c.seed = uint64_t(to_int(v, k));
     else if (k == "keep_optimizer_state") c.keep_optimizer_state = to_bool(v, k);
     else if (k == "threads") c.threads = int(to_int(v, k));
+    else if (k == "cache_mb") c.cache_mb = to_int(v, k);
     else if (k == "perceptual") c.perceptual = parse_perceptual_mode(v);
     else if (k == "adversarial") c.adversarial = to_bool(v, k);
     else FS_FAIL("config: unknown key '", k, "'");
@@ -98,6 +100,7 @@ void check_config(const TrainConfig& c) {
     FS_CHECK(c.batch >= 2 && c.batch % 2 == 0, "train: the batch must be even and at least 2 (as the original "
              "asserts), got ", c.batch);
     FS_CHECK(c.iters >= 1, "train: --iters must be >= 1");
+    FS_CHECK(c.cache_mb >= 0, "train: --cache-mb must be >= 0, got ", c.cache_mb);
     FS_CHECK(c.save_every >= 1 && c.backup_every >= 1 && c.preview_every >= 1, "train: save/backup/preview "
              "intervals must be >= 1");
     Schedule::by_name(c.schedule, c.iters);  // validates the name
@@ -464,6 +467,8 @@ const char* k_train_usage =
     "  --models DIR            folder holding faceapi/face_recognition_model-weights_manifest.json (+ .bin);\n"
     "                          also searched: $FACESWAP_MODELS, ./models, $FACESWAP_DATA\n"
     "  --threads N             data-loading threads (default: automatic)\n"
+    "  --cache-mb N            keep up to N MiB of decoded faces and masks in memory (192 KiB each; default\n"
+    "                          1024, 0 reads every file for every sample)\n"
     "  --config FILE           read options from a train.cfg-style file first (options given here override)\n"
     "  --resume                continue the run in --model DIR (its train.cfg is read first)\n"
     "  --stop-after N          end this session after N iterations (saved; continue with --resume)\n";
@@ -496,7 +501,7 @@ int train_main(const std::vector<std::string>& args) {
         {"--res", "res"},         {"--capacity", "capacity"}, {"--norm", "norm"},         {"--batch", "batch"},
         {"--iters", "iters"},     {"--schedule", "schedule"}, {"--save-every", "save_every"},
         {"--backup-every", "backup_every"}, {"--preview-every", "preview_every"}, {"--seed", "seed"},
-        {"--threads", "threads"},           {"--perceptual", "perceptual"}};
+        {"--threads", "threads"},           {"--perceptual", "perceptual"},   {"--cache-mb", "cache_mb"}};
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& a = args[i];
         if (a == "--resume") continue;

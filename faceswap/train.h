@@ -32,6 +32,7 @@ struct TrainConfig {
     uint64_t seed = 1;
     bool keep_optimizer_state = false;
     int threads = 0;  ///< data-loading threads (0: automatic)
+    int64_t cache_mb = 1024;  ///< decoded faces kept in memory (FaceCache; 0: none)
     int64_t stop_after = 0;  ///< end this session after N iterations, saving (0: run to iters); not saved
     /// The perceptual loss in the schedule's PL phases: auto (on when the face-api model is found, else a
     /// warning), on (a missing model is an error) or off.

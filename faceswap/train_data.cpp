@@ -38,6 +38,7 @@ std::unique_ptr<BatchSource> make_folder_source(const TrainConfig& cfg, bool ide
     // Different streams for A and B from the one seed.
     o.seed = cfg.seed * 2 + (identity_b ? 1 : 0);
     o.threads = cfg.threads > 0 ? cfg.threads : 2;
+    if (cfg.cache_mb > 0) o.cache = shared_face_cache(size_t(cfg.cache_mb) << 20);  // A's and B's loaders share it
     std::printf("train: %s: %zu faces in %s%s\n", identity_b ? "B" : "A", (identity_b ? b : a).size(),
                 (identity_b ? b : a).dir().c_str(), (identity_b ? b : a).has_masks() ? " (with eye masks)" : "");
     return identity_b ? std::make_unique<FolderSource>(b, a, o) : std::make_unique<FolderSource>(a, b, o);

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -20,6 +21,7 @@
 #include "faceswap/dataset.h"
 #include "faceswap/synthetic.h"
 #include "io/image.h"
+#include "kernels/fast.h"
 #include "tests/testdata.h"
 
 using namespace fs;
@@ -588,6 +590,163 @@ TEST(Augment, RandomHelpersAreDefinedAndInRange) {
     EXPECT_NE(derive_seed(1, {2, 3}), derive_seed(1, {3, 2}));
 }
 
+// --- the fast paths against the specification ---------------------------------------------------------------------
+// The sampling (warp_affine, remap, apply_transform) and the colour transfer have fast paths that must give the
+// reference's floats exactly (FS_REFERENCE_KERNELS=1 runs the reference): a training run's batches are a function
+// of its seed whichever path made them.
+
+namespace {
+ImageF random_image(std::mt19937_64& rng, int h, int w, int c, bool bytes) {
+    ImageF img(h, w, c);
+    for (float& v : img.px) v = bytes ? float(rand_int(rng, 256)) : float(rand_uniform(rng, -1.5, 1.5));
+    return img;
+}
+
+/// f() with the fast paths on and off.
+template <class F>
+std::pair<ImageF, ImageF> both_ways(F f) {
+    ImageF fast, ref;
+    {
+        FastKernelsGuard g(true);
+        fast = f();
+    }
+    {
+        FastKernelsGuard g(false);
+        ref = f();
+    }
+    return {fast, ref};
+}
+
+void expect_bitwise(const ImageF& a, const ImageF& b, const std::string& what) {
+    ASSERT_EQ(a.h, b.h) << what;
+    ASSERT_EQ(a.w, b.w) << what;
+    ASSERT_EQ(a.c, b.c) << what;
+    size_t diff = 0, first = 0;
+    for (size_t i = 0; i < a.px.size(); ++i)
+        if (std::memcmp(&a.px[i], &b.px[i], sizeof(float)) != 0 && diff++ == 0) first = i;
+    EXPECT_EQ(diff, 0u) << what << ": first at " << first << " (" << a.px[first] << " vs " << b.px[first] << ")";
+}
+}  // namespace
+
+TEST(Augment, FastWarpAndRemapAreTheReferenceBitwise) {
+    std::mt19937_64 rng(41);
+    for (int c : {1, 3, 4, 6}) {
+        // Odd sizes, and sources both larger and smaller than the output: positions inside, on the last row and
+        // column (x = w − 1 exactly: not interior), outside, and the last source pixel (the 3-channel path's
+        // over-read guard).
+        for (auto [h, w, oh, ow] : {std::array<int, 4>{37, 29, 41, 33}, {9, 13, 16, 16}, {64, 64, 64, 64}}) {
+            ImageF src = random_image(rng, h, w, c, false);
+            for (int trial = 0; trial < 4; ++trial) {
+                TransformParams tp;
+                tp.rotation_deg = rand_uniform(rng, -30, 30);
+                tp.scale = rand_uniform(rng, 0.7, 1.3);
+                tp.tx = rand_uniform(rng, -4, 4), tp.ty = rand_uniform(rng, -4, 4);
+                const Affine m = transform_matrix(tp, h, w);
+                const std::string what = "c " + std::to_string(c) + " " + std::to_string(h) + "x" +
+                                         std::to_string(w) + " trial " + std::to_string(trial);
+                for (Border b : {Border::constant, Border::replicate}) {
+                    auto [fast, ref] = both_ways([&] { return warp_affine(src, m, oh, ow, b, 0.25f); });
+                    expect_bitwise(fast, ref, "warp_affine " + what);
+                }
+                tp.flip = trial % 2 == 1;
+                auto [fast, ref] = both_ways([&] { return apply_transform(src, tp); });
+                expect_bitwise(fast, ref, "apply_transform " + what);
+            }
+            // The identity lands every position on a pixel centre, the last row and column included.
+            const Affine id{1, 0, 0, 0, 1, 0};
+            auto [fast, ref] = both_ways([&] { return warp_affine(src, id, h, w, Border::constant); });
+            expect_bitwise(fast, ref, "identity");
+            expect_bitwise(fast, src, "identity is the source");
+            // remap: random positions over and beyond the image, exact edges, NaN and infinities.
+            ImageF mx(oh, ow, 1), my(oh, ow, 1);
+            for (size_t i = 0; i < mx.px.size(); ++i) {
+                mx.px[i] = float(rand_uniform(rng, -2, w + 1));
+                my.px[i] = float(rand_uniform(rng, -2, h + 1));
+            }
+            mx.px[0] = float(w - 1), my.px[0] = 0;
+            mx.px[1] = float(w) - 1.0001f, my.px[1] = float(h) - 1.0001f;  // the last interior position
+            mx.px[2] = std::numeric_limits<float>::quiet_NaN();
+            my.px[3] = std::numeric_limits<float>::infinity();
+            mx.px.back() = float(w) - 1.5f, my.px.back() = float(h) - 1.5f;  // reads the last source pixel
+            for (Border b : {Border::constant, Border::replicate}) {
+                auto [fast, ref] = both_ways([&] { return remap_bilinear(src, mx, my, b, -3.f); });
+                expect_bitwise(fast, ref, "remap c " + std::to_string(c));
+            }
+        }
+    }
+}
+
+TEST(Augment, TransformInABoxIsTheWholeTransformThere) {
+    std::mt19937_64 rng(5);
+    ImageF img = random_image(rng, 256, 256, 6, false);
+    for (bool flip : {false, true}) {
+        TransformParams tp = draw_transform(rng, 256);
+        tp.flip = flip;
+        const PixelBox box{17, 40, 201, 233};
+        ImageF whole = apply_transform(img, tp), part = apply_transform(img, tp, box);
+        size_t inside_diff = 0, outside_nonzero = 0;
+        for (int y = 0; y < 256; ++y)
+            for (int x = 0; x < 256; ++x)
+                for (int ch = 0; ch < 6; ++ch) {
+                    const bool in = x >= box.x0 && x < box.x1 && y >= box.y0 && y < box.y1;
+                    if (in) inside_diff += whole.at(y, x, ch) != part.at(y, x, ch);
+                    else outside_nonzero += part.at(y, x, ch) != 0.f;
+                }
+        EXPECT_EQ(inside_diff, 0u) << "flip " << flip;
+        EXPECT_EQ(outside_nonzero, 0u) << "flip " << flip;
+    }
+    EXPECT_THROW(apply_transform(img, TransformParams{}, PixelBox{0, 0, 257, 10}), Error);
+}
+
+// The pipeline computes the random transform only over warp_footprint: the warp's two outputs must not change.
+// A footprint a few pixels smaller does change them (so this test sees a footprint that is too small).
+TEST(Augment, WarpReadsOnlyItsFootprint) {
+    std::mt19937_64 rng(8);
+    ImageF img = random_image(rng, 256, 256, 6, false);
+    int shrunk_changed = 0, trials = 0;
+    double area = 0;
+    for (int res : {64, 128, 256})
+        for (int t = 0; t < 6; ++t, ++trials) {
+            const TransformParams tp = draw_transform(rng, 256);
+            const WarpParams wp = draw_warp(rng, res);
+            const PixelBox box = warp_footprint(wp);
+            area += double(box.x1 - box.x0) * double(box.y1 - box.y0) / (256.0 * 256.0);
+            const WarpPair whole = apply_warp(apply_transform(img, tp), wp, 3);
+            const WarpPair part = apply_warp(apply_transform(img, tp, box), wp, 3);
+            expect_bitwise(part.warped, whole.warped, "warped, res " + std::to_string(res));
+            expect_bitwise(part.target, whole.target, "target, res " + std::to_string(res));
+            const PixelBox small{box.x0 + 4, box.y0 + 4, box.x1 - 4, box.y1 - 4};
+            const WarpPair cut = apply_warp(apply_transform(img, tp, small), wp, 3);
+            shrunk_changed += cut.warped.px != whole.warped.px || cut.target.px != whole.target.px;
+        }
+    EXPECT_EQ(shrunk_changed, trials);
+    EXPECT_LT(area / trials, 0.75);  // it saves work: the grid spans 128 ± (78..97) px of the 256
+}
+
+TEST(Augment, ColorTransferTableIsThePerElementFormula) {
+    std::mt19937_64 rng(12);
+    for (int trial = 0; trial < 8; ++trial) {
+        // 8-bit images (the table path) with some spread; sometimes a dark source whose result goes negative
+        // (the shift) or a bright target (the rescale).
+        ImageF src = random_image(rng, 256, 256, 3, true), tar = random_image(rng, 256, 256, 3, true);
+        if (trial % 3 == 1)
+            for (float& v : src.px) v = std::floor(v / 4);
+        if (trial % 3 == 2)
+            for (float& v : tar.px) v = 255 - std::floor(v / 8);
+        const bool xyz = trial % 2 == 1;
+        const double u = rand_uniform(rng);
+        auto [fast, ref] = both_ways([&] { return color_transfer(src, tar, xyz, u); });
+        expect_bitwise(fast, ref, "trial " + std::to_string(trial));
+    }
+    // A source that is not 8-bit takes the per-element path either way (the same function, so equal), and its
+    // values may be non-integers: the result is not the rounded source's.
+    ImageF src = random_image(rng, 160, 160, 3, true), tar = random_image(rng, 160, 160, 3, true);
+    ImageF frac = src;
+    frac.px[0] += 0.5f;
+    const ImageF a = color_transfer(frac, tar, false, 0.5), b = color_transfer(src, tar, false, 0.5);
+    EXPECT_NE(a.px[0], b.px[0]);
+}
+
 // --- FaceFolder -----------------------------------------------------------------------------------------------------
 
 TEST(Dataset, FaceFolderListsSortedImagesOnly) {
@@ -737,6 +896,47 @@ TEST(Dataset, BatchesAreDeterministicWhateverTheThreads) {
     EXPECT_GT(max_abs_diff(other.next().target, ref[0].target), 0.1);
 }
 
+// The decoded-face cache gives the samples of the files themselves, shared by two loaders, up to its size.
+TEST(Dataset, CachedSamplesAreTheFileReads) {
+    TempDir tmp;
+    std::string a = tmp.sub("a"), b = tmp.sub("b"), m = tmp.sub("masks");
+    write_faces(a, 4, 96, false, 14);
+    write_faces(b, 3, 300, true, 15);  // not 256: resized on the way in
+    write_mask(m + "/face_002.png", 96);
+    FaceFolder fa(a, m), fb(b);
+    LoaderOptions opt;
+    opt.batch = 4, opt.seed = 99, opt.threads = 0, opt.prob_color_match = 0.8;
+    BatchLoader plain(fa, fb, opt);
+    std::shared_ptr<FaceCache> cache = shared_face_cache(size_t(64) << 20);
+    EXPECT_EQ(shared_face_cache(1).get(), cache.get()) << "one cache while one is alive";
+    opt.cache = cache;
+    opt.threads = 2;
+    BatchLoader cached(fa, fb, opt);
+    for (int k = 0; k < 3; ++k) expect_same_batch(cached.next(), plain.next(), "batch " + std::to_string(k));
+    EXPECT_GT(cache->files(), 4u);  // faces, the mask and colour partners from both folders
+    EXPECT_LE(cache->files(), 8u);  // 4 + 3 faces + 1 mask
+    EXPECT_EQ(cache->bytes(), cache->files() * 256 * 256 * 3);
+    // Once full, files are read each time: the same samples.
+    LoaderOptions uncached = opt;
+    uncached.cache = nullptr;
+    BatchLoader plain2(fa, fb, uncached);
+    opt.cache = std::make_shared<FaceCache>(256 * 256 * 3 * 2);
+    BatchLoader small(fa, fb, opt);
+    for (int k = 0; k < 3; ++k)
+        expect_same_batch(small.next(), plain2.next(), "small cache, batch " + std::to_string(k));
+    EXPECT_EQ(opt.cache->files(), 2u);
+    // A cached read of an unreadable file throws naming it, and caches nothing.
+    std::ofstream(a + "/broken.png") << "not a png";
+    FaceCache c(size_t(1) << 20);
+    try {
+        c.read_256(a + "/broken.png");
+        ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("broken.png"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(c.files(), 0u);
+}
+
 TEST(Dataset, EveryEpochVisitsEveryFileOnce) {
     TempDir tmp;
     std::string d = tmp.sub("faces");
@@ -808,7 +1008,9 @@ TEST(Dataset, LoaderShutsDownCleanly) {
     }  // destroyed with workers busy or blocked on a full queue
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EXPECT_LT(secs, 60.0);  // generous for 2 shared cores: a hang would never return at all
-    EXPECT_THROW((BatchLoader{FaceFolder(d), LoaderOptions{96}}), Error);  // res must be a multiple of 64
+    LoaderOptions bad;
+    bad.res = 96;
+    EXPECT_THROW((BatchLoader{FaceFolder(d), bad}), Error);  // res must be a multiple of 64
 }
 
 // --- real faces ------------------------------------------------------------------------------------------------------

@@ -142,10 +142,12 @@ TEST(Train, ConfigFileRoundTrip) {
     TrainConfig c = small_config(dir, 123);
     c.model.norm = NormKind::hybrid;
     c.schedule = "colab";
+    c.cache_mb = 77;
     save_train_config(dir + "/train.cfg", c);
     TrainConfig back;
     load_train_config(dir + "/train.cfg", back);
     EXPECT_EQ(back.iters, 123);
+    EXPECT_EQ(back.cache_mb, 77);
     EXPECT_EQ(back.model.norm, NormKind::hybrid);
     EXPECT_EQ(back.schedule, "colab");
     EXPECT_TRUE(back.synthetic);
