@@ -100,7 +100,8 @@ void check_config(const TrainConfig& c) {
     FS_CHECK(c.batch >= 2 && c.batch % 2 == 0, "train: the batch must be even and at least 2 (as the original "
              "asserts), got ", c.batch);
     FS_CHECK(c.iters >= 1, "train: --iters must be >= 1");
-    FS_CHECK(c.cache_mb >= 0, "train: --cache-mb must be >= 0, got ", c.cache_mb);
+    FS_CHECK(c.cache_mb >= 0 && c.cache_mb <= (int64_t(1) << 30), "train: --cache-mb must be 0..2^30 (MiB), got ",
+             c.cache_mb);
     FS_CHECK(c.save_every >= 1 && c.backup_every >= 1 && c.preview_every >= 1, "train: save/backup/preview "
              "intervals must be >= 1");
     Schedule::by_name(c.schedule, c.iters);  // validates the name

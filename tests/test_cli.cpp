@@ -51,6 +51,14 @@ TEST(Cli, ModelInfoPrintsTheSpecCounts) {
     EXPECT_NE(bad.out.find("--res must be 64, 128 or 256"), std::string::npos) << bad.out;
 }
 
+TEST(Cli, TrainRejectsABadCacheSize) {
+    CliResult r = run_cli("train --synthetic --cache-mb -5 --iters 1");
+    EXPECT_EQ(r.rc, 1);
+    EXPECT_NE(r.out.find("--cache-mb must be"), std::string::npos) << r.out;
+    CliResult help = run_cli("train --help");
+    EXPECT_NE(help.out.find("--cache-mb N"), std::string::npos) << help.out;
+}
+
 TEST(Cli, InitModelThenSwapImages) {
     std::string d = fresh_dir("swap");
     fsys::create_directories(d + "/in");

@@ -214,6 +214,10 @@ static std::vector<PerfCase> conv2d_perf() {
         pc("dec_res_3x3_64to64_64px", {8, 64, 64, 64}, {64, 64, 3, 3}, false, P::tf_same(3, 3, 1, 64, 64)),
         pc("dec_head_5x5_64to3_64px", {8, 64, 64, 64}, {3, 64, 5, 5}, true, P::tf_same(5, 5, 1, 64, 64)),
         pc("disc_in_4x4s2_6to64_64px", {8, 6, 64, 64}, {64, 6, 4, 4}, false, P::tf_same(4, 4, 2, 64, 64)),
+        // the discriminator's two other stride-2 blocks (run 8 times per training iteration each: 4 per D)
+        pc("disc_block_4x4s2_64to128_32px", {8, 64, 32, 32}, {128, 64, 4, 4}, false, P::tf_same(4, 4, 2, 32, 32)),
+        pc("disc_block_4x4s2_128to256_16px", {8, 128, 16, 16}, {256, 128, 4, 4}, false,
+           P::tf_same(4, 4, 2, 16, 16)),
         // RES 128: the layers whose maps grow with the resolution (the encoder's input and first block, the
         // decoder's last residual block)
         pc("enc_in_5x5_3to64_128px", {8, 3, 128, 128}, {64, 3, 5, 5}, false, P::tf_same(5, 5, 1, 128, 128)),
