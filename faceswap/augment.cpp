@@ -237,6 +237,9 @@ int reflect101(int i, int n) {
 ImageF resize_bilinear(const ImageF& src, int out_h, int out_w) {
     FS_CHECK(src.h > 0 && src.w > 0 && src.c > 0, "resize_bilinear: empty source image");
     FS_CHECK(out_h > 0 && out_w > 0, "resize_bilinear: bad output size ", out_h, "x", out_w);
+    // The same size lands every output on a source pixel centre with weight 0 for its neighbour: the source itself
+    // (the formula would turn a −0 into +0, nothing else). Faces are mostly stored at the pipeline's 256 px.
+    if (out_h == src.h && out_w == src.w && fast_kernels()) return src;
     std::vector<int> x0, x1, y0, y1;
     std::vector<float> fx, fy;
     resize_axis(src.w, out_w, x0, x1, fx);

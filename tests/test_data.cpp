@@ -171,6 +171,8 @@ TEST(Augment, ResizeDownscaleAveragesPairsAndSameSizeIsIdentity) {
     ImageF r(7, 5, 3);
     for (float& v : r.px) v = float(rand_uniform(rng, 0, 255));
     EXPECT_EQ(resize_bilinear(r, 7, 5).px, r.px);  // scale 1: every weight is exactly 0
+    FastKernelsGuard reference(false);               // the formula itself, not the fast path's copy
+    EXPECT_EQ(resize_bilinear(r, 7, 5).px, r.px);
 }
 
 TEST(Augment, WarpAffineTranslationHandValuesAndBorders) {
