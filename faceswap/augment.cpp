@@ -68,18 +68,6 @@ ImageF slice_channels(const ImageF& img, int c0, int c1) {
     return out;
 }
 
-ImageF concat_channels(const ImageF& a, const ImageF& b) {
-    FS_CHECK(a.h == b.h && a.w == b.w, "concat_channels: sizes differ: ", a.h, "x", a.w, " vs ", b.h, "x", b.w);
-    ImageF out(a.h, a.w, a.c + b.c);
-    size_t n = size_t(a.w) * size_t(a.h);
-    for (size_t i = 0; i < n; ++i) {
-        float* o = &out.px[i * size_t(out.c)];
-        for (int ch = 0; ch < a.c; ++ch) o[ch] = a.px[i * size_t(a.c) + size_t(ch)];
-        for (int ch = 0; ch < b.c; ++ch) o[a.c + ch] = b.px[i * size_t(b.c) + size_t(ch)];
-    }
-    return out;
-}
-
 void quantize_u8(ImageF& img) {
     // Round half to even, as cvRound/saturate_cast do, then saturate to 0..255. Clamped to [−1, 256] first, a value
     // rounds exactly by adding and subtracting 1.5·2^23 (the float spacing there is 1, and the default rounding
@@ -599,11 +587,6 @@ ImageF apply_transform(const ImageF& img, const TransformParams& p, const PixelB
     return out;
 }
 
-ImageF random_transform(const ImageF& img, std::mt19937_64& rng, const TransformRanges& r) {
-    FS_CHECK(img.h == img.w, "random_transform: needs a square image, got ", img.h, "x", img.w);
-    return apply_transform(img, draw_transform(rng, img.w, r));
-}
-
 // --- random_warp_rev --------------------------------------------------------------------------------------------
 
 WarpParams draw_warp(std::mt19937_64& rng, int res) {
@@ -680,10 +663,6 @@ PixelBox warp_footprint(const WarpParams& p) {
     auto lo = [](double v) { return std::isfinite(v) ? int(std::clamp(std::floor(v) - 1, 0.0, 256.0)) : 0; };
     auto hi = [](double v) { return std::isfinite(v) ? int(std::clamp(std::floor(v) + 3, 0.0, 256.0)) : 256; };
     return PixelBox{lo(xlo), lo(ylo), hi(xhi), hi(yhi)};
-}
-
-WarpPair random_warp(const ImageF& img256, int res, std::mt19937_64& rng, int warped_channels) {
-    return apply_warp(img256, draw_warp(rng, res), warped_channels);
 }
 
 // --- motion blur ------------------------------------------------------------------------------------------------

@@ -36,8 +36,6 @@ ImageF image_to_bgr_f(const Image& img);
 Image bgr_f_to_image(const ImageF& img);
 /// Channels [c0, c1) of `img`.
 ImageF slice_channels(const ImageF& img, int c0, int c1);
-/// Channels of `a` followed by those of `b` (same h, w).
-ImageF concat_channels(const ImageF& a, const ImageF& b);
 /// Rounds to the nearest integer (ties to even, as OpenCV's saturate_cast) and clamps to [0, 255]: what
 /// storing a float result in an 8-bit OpenCV image does.
 void quantize_u8(ImageF& img);
@@ -135,7 +133,6 @@ Affine transform_matrix(const TransformParams& p, int h, int w);
 ImageF apply_transform(const ImageF& img, const TransformParams& p);
 /// The same pixels inside `box` only (the rest 0): what a later step reads of it, for less work.
 ImageF apply_transform(const ImageF& img, const TransformParams& p, const PixelBox& box);
-ImageF random_transform(const ImageF& img, std::mt19937_64& rng, const TransformRanges& r = {});
 
 // --- §6 step 5: random_warp_rev ------------------------------------------------------------------------------
 
@@ -161,7 +158,6 @@ struct WarpPair {
 PixelBox warp_footprint(const WarpParams& p);
 /// Applies the warp to a 256×256 image (3 channels, or 6 = image + eye mask).
 WarpPair apply_warp(const ImageF& img256, const WarpParams& p, int warped_channels = 3);
-WarpPair random_warp(const ImageF& img256, int res, std::mt19937_64& rng, int warped_channels = 3);
 
 // --- §6 step 6: motion blur -----------------------------------------------------------------------------------
 

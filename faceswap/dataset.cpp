@@ -49,6 +49,10 @@ ImageF FaceCache::read_256(const std::string& path) {
     }
     // Outside the lock: the workers decode different files at once (two that decode the same one store it once).
     ImageF img = fs::read_256(path);
+    {
+        std::lock_guard<std::mutex> lk(m_mutex);
+        if (m_bytes + k_size > m_max_bytes) return img;  // full: no copy to make
+    }
     std::vector<uint8_t> bytes(k_size);
     for (size_t i = 0; i < k_size; ++i) bytes[i] = uint8_t(img.px[i]);  // integers 0..255 (quantize_u8): exact
     std::lock_guard<std::mutex> lk(m_mutex);
