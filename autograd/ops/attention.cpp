@@ -106,6 +106,8 @@ static std::vector<TestCase> attention_cases() {
             // the register-blocked products' full blocks (6 rows × 4 vectors of 16) and their masked tails:
             // E = 69 is 64 + 5 value columns, M = 40 keys is 2 vectors + 8, N = 14 rows is 6 + 6 + 2
             {"blocks_n14_m40_d8_e69", {t({1, 14, 8}), t({1, 40, 8}), t({1, 40, 69})}, AttentionParams{0.3}},
+            // D = 12: the fast backward's dQ takes channels 0-7 and then 8-11 as a second, narrower block
+            {"channel_blocks_d12", {t({1, 9, 12}), t({1, 21, 12}), t({1, 21, 3})}, AttentionParams{0.3}},
             // D above the fast path's small-D kernels (> 32): its SGEMM route
             {"wide_d40", {t({2, 20, 40}), t({2, 33, 40}), t({2, 33, 6})}, AttentionParams{0.2}}};
 }

@@ -133,40 +133,46 @@ __attribute__((target("avx512f"))) inline void add_sums8(const __m512* a, float*
 }
 
 // dq (bq × D) += dS (bq × bk) · ktᵀ: D dot products of length bk per row, kt with leading dimension ldk. Two rows
-// × up to 8 channels at a time: 16 independent accumulator chains, each kt vector loaded once for both rows.
-__attribute__((target("avx512f"))) void dq_avx512(const float* dS, int64_t bq, int64_t bk, const float* kt,
-                                                  int64_t ldk, int64_t D, float* dq) {
+// × NC <= 8 channels at a time: 2·NC independent accumulator chains, each kt vector loaded once for both rows. NC
+// is a template parameter so the chains stay in registers (with a run-time channel count and an early break in
+// the unrolled loop GCC kept them on the stack: every FMA a load and a store, 2.5× slower).
+template <int NC>
+__attribute__((target("avx512f"))) void dq_rows_avx512(const float* dS, int64_t bq, int64_t bk, const float* kt,
+                                                       int64_t ldk, int64_t D, int64_t c0, float* dq) {
     for (int64_t r = 0; r < bq; r += 2) {
-        const int64_t nr = std::min<int64_t>(2, bq - r);
+        const bool two = bq - r >= 2;
         const float* g0 = dS + r * bk;
-        const float* g1 = nr == 2 ? g0 + bk : g0;  // a lone last row is computed twice and stored once
-        for (int64_t c0 = 0; c0 < D; c0 += 8) {
-            const int nc = int(std::min<int64_t>(8, D - c0));
-            __m512 a0[8], a1[8];
+        const float* g1 = two ? g0 + bk : g0;  // a lone last row is computed twice and stored once
+        __m512 a0[NC], a1[NC];
 #pragma GCC unroll 8
-            for (int c = 0; c < 8; ++c) a0[c] = _mm512_setzero_ps(), a1[c] = _mm512_setzero_ps();
-            for (int64_t j = 0; j < bk; j += 16) {
-                const __mmask16 m = bk - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (bk - j)) - 1);
-                const __m512 v0 = _mm512_maskz_loadu_ps(m, g0 + j), v1 = _mm512_maskz_loadu_ps(m, g1 + j);
+        for (int c = 0; c < NC; ++c) a0[c] = _mm512_setzero_ps(), a1[c] = _mm512_setzero_ps();
+        for (int64_t j = 0; j < bk; j += 16) {
+            const __mmask16 m = bk - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (bk - j)) - 1);
+            const __m512 v0 = _mm512_maskz_loadu_ps(m, g0 + j), v1 = _mm512_maskz_loadu_ps(m, g1 + j);
 #pragma GCC unroll 8
-                for (int c = 0; c < 8; ++c) {
-                    if (c >= nc) break;
-                    const __m512 kv = _mm512_maskz_loadu_ps(m, kt + (c0 + c) * ldk + j);
-                    a0[c] = _mm512_fmadd_ps(v0, kv, a0[c]);
-                    a1[c] = _mm512_fmadd_ps(v1, kv, a1[c]);
-                }
+            for (int c = 0; c < NC; ++c) {
+                const __m512 kv = _mm512_maskz_loadu_ps(m, kt + (c0 + c) * ldk + j);
+                a0[c] = _mm512_fmadd_ps(v0, kv, a0[c]);
+                a1[c] = _mm512_fmadd_ps(v1, kv, a1[c]);
             }
-            if (nc == 8) {
-                add_sums8(a0, dq + r * D + c0);
-                if (nr == 2) add_sums8(a1, dq + (r + 1) * D + c0);
-                continue;
-            }
-            for (int c = 0; c < nc; ++c) {
+        }
+        if constexpr (NC == 8) {
+            add_sums8(a0, dq + r * D + c0);
+            if (two) add_sums8(a1, dq + (r + 1) * D + c0);
+        } else {
+            for (int c = 0; c < NC; ++c) {
                 dq[r * D + c0 + c] += _mm512_reduce_add_ps(a0[c]);
-                if (nr == 2) dq[(r + 1) * D + c0 + c] += _mm512_reduce_add_ps(a1[c]);
+                if (two) dq[(r + 1) * D + c0 + c] += _mm512_reduce_add_ps(a1[c]);
             }
         }
     }
+}
+
+void dq_avx512(const float* dS, int64_t bq, int64_t bk, const float* kt, int64_t ldk, int64_t D, float* dq) {
+    using Fn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, int64_t, float*);
+    static constexpr Fn by_nc[8] = {dq_rows_avx512<1>, dq_rows_avx512<2>, dq_rows_avx512<3>, dq_rows_avx512<4>,
+                                    dq_rows_avx512<5>, dq_rows_avx512<6>, dq_rows_avx512<7>, dq_rows_avx512<8>};
+    for (int64_t c0 = 0; c0 < D; c0 += 8) by_nc[std::min<int64_t>(8, D - c0) - 1](dS, bq, bk, kt, ldk, D, c0, dq);
 }
 
 void dq_scalar(const float* dS, int64_t bq, int64_t bk, const float* kt, int64_t ldk, int64_t D, float* dq) {
