@@ -335,6 +335,65 @@ TEST(ConvFast, WeightGradientInImageChunksMatchesTheReference) {
     for (size_t i = 0; i < 3; ++i) EXPECT_LE(scaled_err(gf[i], gr[i]), 1e-5) << "gradient " << i;
 }
 
+// The tap-decomposed GEMM (kernels/cpu/conv_fast.cpp: stride 1, zero padding, small maps) at sizes the generic
+// cases cannot reach: more than one 256-deep K block forward (C = 300) and backward (OC = 300), three 32-column
+// panels shared unevenly by two threads, and batches split into image chunks (30 images of 16 positions × 9 taps
+// × 1024 channels: more A floats than one chunk packs), forward and backward; fast against reference.
+TEST(ConvFast, TapDecomposedSmallMapsMatchTheReference) {
+    const OpSpec& spec = op_by_name("conv2d");
+    struct Case {
+        Shape x, w;
+    };
+    for (const Case& c : {Case{{3, 300, 4, 4}, {70, 300, 3, 3}}, Case{{2, 20, 4, 4}, {300, 20, 3, 3}},
+                          Case{{30, 1024, 4, 4}, {8, 1024, 3, 3}}, Case{{30, 8, 4, 4}, {1024, 8, 3, 3}},
+                          Case{{4, 40, 8, 8}, {33, 40, 3, 3}}}) {
+        const Conv2dParams p = Conv2dParams::tf_same(3, 3, 1, c.x[2], c.x[3]);
+        auto make = [&](std::mt19937_64& rng) {
+            return std::vector<Tensor>{Tensor::uniform(c.x, -1, 1, rng), Tensor::uniform(c.w, -1, 1, rng),
+                                       Tensor::uniform({c.w[0]}, -1, 1, rng)};
+        };
+        const OpRun f = run_op(true, spec, make, p, 23), r = run_op(false, spec, make, p, 23);
+        const std::vector<Tensor>&of = f.outs, &gf = f.grads, &orf = r.outs, &gr = r.grads;
+        const std::string what = shape_str(c.x) + " * " + shape_str(c.w);
+        // f32 dot products of up to 9·1024 terms (forward) or 9·1024 (data gradient) summed per tap, then over
+        // taps: a few ulps of the largest magnitude; a dropped K block, panel or chunk changes O(1) of it
+        EXPECT_LE(scaled_err(of[0], orf[0]), 1e-5) << what;
+        for (size_t i = 0; i < 3; ++i) EXPECT_LE(scaled_err(gf[i], gr[i]), 1e-5) << what << ", gradient " << i;
+    }
+}
+
+// A tap's last 12-row panel is padded with zero rows, whose products go to a scratch row: with an infinite weight
+// they are NaN (0 · inf), and stored into a real output row they would turn a finite output into NaN. Tap (0, 0)
+// of a 4×4 'same' conv reads nothing for output (0, 0), so there the reference stays finite.
+TEST(ConvFast, TapDecomposedKeepsAnInfiniteWeightToItsOwnOutputs) {
+    const OpSpec& spec = op_by_name("conv2d");
+    std::mt19937_64 rng(5);
+    Tensor x = Tensor::uniform({2, 5, 4, 4}, -1, 1, rng), w = Tensor::uniform({40, 5, 3, 3}, -1, 1, rng);
+    w.data<float>()[(3 * 5 + 2) * 9 + 0] = std::numeric_limits<float>::infinity();  // w[3, 2, 0, 0]
+    const Conv2dParams p = Conv2dParams::tf_same(3, 3, 1, 4, 4);
+    NoGradGuard ng;
+    std::vector<double> fast, ref;
+    {
+        FastKernelsGuard g(true);
+        fast = spec.forward({x, w}, p)[0].to_vector();
+    }
+    {
+        FastKernelsGuard g(false);
+        ref = spec.forward({x, w}, p)[0].to_vector();
+    }
+    ASSERT_EQ(fast.size(), ref.size());
+    int64_t nonfinite = 0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+        ASSERT_EQ(std::isfinite(fast[i]), std::isfinite(ref[i])) << "at " << i << ": " << fast[i] << " vs " << ref[i];
+        nonfinite += !std::isfinite(ref[i]);
+        // finite outputs: f32 sums of 45 products in another order, a few ulps of magnitudes ~10
+        if (std::isfinite(ref[i])) {
+            EXPECT_NEAR(fast[i], ref[i], 1e-5) << "at " << i;
+        }
+    }
+    EXPECT_EQ(nonfinite, 2 * 9);  // channel 3 of both images at the 9 positions where tap (0, 0) reads
+}
+
 // pixel_shuffle with r = 2 interleaves row pairs 16 at a time on the fast path (kernels/cpu/shuffle_fast.cpp);
 // the generic cases have rows of a few pixels. Rows of 37 (two vectors and a tail), both channel orders, three
 // images: a copy both ways, so bitwise the reference.

@@ -172,6 +172,13 @@ static std::vector<TestCase> conv2d_cases() {
         conv_case("batched_k3_s2_oc6", {3, 4, 6, 6}, {6, 4, 3, 3}, false, P::tf_same(3, 3, 2, 6, 6)),
         conv_case("batched_reflect_oc6", {3, 3, 5, 4}, {6, 3, 3, 3}, true, reflect1),
         conv_case("batched_k1_oc7", {3, 5, 3, 3}, {7, 5, 1, 1}, true, P::valid()),
+        // Stride 1 with zero padding on small maps (under 90 % of the taps' reads inside the input): the
+        // tap-decomposed GEMM. 40 output channels are one and a bit 32-column panels, C·KH·KW = 45 leaves a
+        // transpose tail, a corner tap's 18 rows a part-empty 12-row panel; a 5×5 kernel on a 3×2 map has taps
+        // that read nothing (and more than 16 taps: the scalar de-interleave); 4×4 'same' pads 1 / 2.
+        conv_case("taps_k3_oc40_c5", {2, 5, 4, 4}, {40, 5, 3, 3}, true, P::tf_same(3, 3, 1, 4, 4)),
+        conv_case("taps_k5_empty_taps", {2, 3, 3, 2}, {6, 3, 5, 5}, false, P::tf_same(5, 5, 1, 3, 2)),
+        conv_case("taps_k4_asym", {3, 4, 5, 4}, {7, 4, 4, 4}, true, P::tf_same(4, 4, 1, 5, 4)),
         // 300 positions, 3 images: blocks of 2 + 1 (dW accumulated across blocks; a one-image block writes y
         // directly); and single images, with and without im2col.
         conv_case("blocked_two_blocks_oc5", {3, 2, 30, 10}, {5, 2, 3, 3}, true, P::tf_same(3, 3, 1, 30, 10)),

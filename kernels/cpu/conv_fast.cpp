@@ -44,6 +44,7 @@
 #endif
 
 #include "kernels/conv.h"
+#include "kernels/cpu/simd.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/sgemm.h"
 #include "tensor/error.h"
@@ -666,6 +667,319 @@ void direct_backward(const Conv2dParams& p, const Conv2dGeom& g, const float* x,
         }
     });
 }
+
+// --- the tap-decomposed GEMM (small maps, zero padding, stride 1) ------------------------------------------------
+// On a 4×4 map a 3×3 'same' convolution's im2col matrix is 31 % zero padding (8×8: 16 %), and the batched GEMM
+// multiplies all of it. Here each kernel tap t = (kh, kw) is a product of its own over just the positions where it
+// reads the input:
+//   forward:        yᵀ[(n, p)][oc]     += Σ_c  x[n, c, p + shift_t] · w[oc, c, t]    over the p where that is inside
+//   backward data:  dxᵀ[(n, p + shift_t)][c] += Σ_oc dy[n, oc, p] · w[oc, c, t]
+// Both are "rows of the output += A_t · B_t" with A_t's rows gathered from an NCHW tensor (one row per valid
+// (n, p), its K = C or OC channels kstride floats apart) and B_t (K × M) the tap's slice of w, read with stride
+// KH·KW. The output is a positions × M buffer (ld a multiple of 32) that a transpose turns into NCHW at the end.
+// A register tile is 12 rows × 32 columns, as sgemm's AVX-512 kernel, but its rows are stored through 12 row
+// pointers, so a tap's rows land on the output rows they belong to with no scatter pass. A_t is packed for all
+// taps up front (Σ_t rows_t × K floats, ~3 MB for the encoder's 4×4 layer); B_t is packed for all taps at once
+// per (32-column panel pair, K block), so each slice of w is read from memory once per call and its 9-way
+// de-interleave happens in cache.
+constexpr int64_t k_tap_mr = 12, k_tap_nr = 32;
+constexpr int64_t k_tap_kc = 256;
+constexpr int64_t k_tap_np = 2;                            // 32-column panels per B block
+constexpr int64_t k_tap_max_pack = int64_t(4) << 20;       // A floats packed at once (16 MiB): images per chunk
+// The share of (tap, output position) pairs that read inside the input, below which the taps path is taken.
+constexpr double k_tap_max_valid = 0.9;
+
+// Rows of one tap: in the gathered tensor, the offset of the row's channel-0 element; in the output, the row.
+struct TapRows {
+    std::vector<int64_t> first{0};  // rows of tap t: [first[t], first[t + 1])
+    std::vector<int64_t> src, dst;
+    std::vector<int64_t> panel0{0};  // the first 12-row panel of tap t, and the total at the end
+};
+
+// The valid output range [lo, hi) along one axis for kernel offset k: o + k − pad inside [0, in).
+inline void tap_range(int64_t k, int64_t pad, int64_t in, int64_t out, int64_t* lo, int64_t* hi) {
+    *lo = std::clamp<int64_t>(pad - k, 0, out);
+    *hi = std::clamp<int64_t>(in + pad - k, *lo, out);
+}
+
+bool use_taps(const Conv2dParams& p, const Conv2dGeom& g) {
+    if (p.stride_h != 1 || p.stride_w != 1 || p.pad_mode != PadMode::zeros || g.KH * g.KW < 2 || !have_avx512() ||
+        sgemm_kernel_in_use() != SgemmKernel::avx512)
+        return false;
+    int64_t valid = 0;
+    for (int64_t kh = 0; kh < g.KH; ++kh)
+        for (int64_t kw = 0; kw < g.KW; ++kw) {
+            int64_t h0, h1, w0, w1;
+            tap_range(kh, p.pad_top, g.H, g.Ho, &h0, &h1);
+            tap_range(kw, p.pad_left, g.W, g.Wo, &w0, &w1);
+            valid += (h1 - h0) * (w1 - w0);
+        }
+    return double(valid) < k_tap_max_valid * double(g.KH * g.KW * g.Ho * g.Wo);
+}
+
+// The rows of images [n0, n0 + nimg) for every tap. Forward (backward = false): source x (channels H·W apart),
+// output rows (n − n0)·Ho·Wo + p. Backward data: source dy (channels Ho·Wo apart), output rows (n − n0)·H·W + the
+// input position the tap reads.
+TapRows tap_rows(const Conv2dParams& p, const Conv2dGeom& g, int64_t n0, int64_t nimg, bool backward) {
+    TapRows r;
+    const int64_t HW = g.H * g.W, P = g.Ho * g.Wo;
+    for (int64_t kh = 0; kh < g.KH; ++kh)
+        for (int64_t kw = 0; kw < g.KW; ++kw) {
+            int64_t h0, h1, w0, w1;
+            tap_range(kh, p.pad_top, g.H, g.Ho, &h0, &h1);
+            tap_range(kw, p.pad_left, g.W, g.Wo, &w0, &w1);
+            for (int64_t n = 0; n < nimg; ++n)
+                for (int64_t oh = h0; oh < h1; ++oh)
+                    for (int64_t ow = w0; ow < w1; ++ow) {
+                        const int64_t in = (oh + kh - p.pad_top) * g.W + (ow + kw - p.pad_left), out = oh * g.Wo + ow;
+                        if (backward) {
+                            r.src.push_back((n0 + n) * g.OC * P + out);
+                            r.dst.push_back(n * HW + in);
+                        } else {
+                            r.src.push_back((n0 + n) * g.C * HW + in);
+                            r.dst.push_back(n * P + out);
+                        }
+                    }
+            r.first.push_back(int64_t(r.src.size()));
+            const int64_t rows = r.first.back() - r.first[r.first.size() - 2];
+            r.panel0.push_back(r.panel0.back() + (rows + k_tap_mr - 1) / k_tap_mr);
+        }
+    return r;
+}
+
+// Walks the cache lines of a 2-D region (rows × span floats, rows `stride` floats apart), prefetching a given
+// number of them per call (into L2), so a region streams in while the kernels compute.
+struct RegionPrefetch {
+    const char* base = nullptr;
+    int64_t stride = 0, lines = 0, rows = 0, row = 0, line = 0;
+    RegionPrefetch() = default;
+    RegionPrefetch(const float* p, int64_t nrows, int64_t stride_floats, int64_t span_floats)
+        : base(reinterpret_cast<const char*>(p)),
+          stride(stride_floats * 4),
+          lines(span_floats > 0 ? (span_floats * 4 + 63) / 64 + 1 : 0),  // +1: the span need not start on a line
+          rows(nrows) {}
+    int64_t total() const { return rows * lines; }
+    void issue(int64_t n) {
+        for (; n > 0 && row < rows; --n) {
+            __builtin_prefetch(base + row * stride + line * 64, 0, 2);
+            if (++line == lines) line = 0, ++row;
+        }
+    }
+};
+
+// C rows (12 pointers, each + col) += a (12 × kc, k-major) · b (kc × 32, k-major).
+FS_TARGET_AVX512 void tap_kernel(int64_t kc, const float* a, const float* b, float* const* rows, int64_t col) {
+    constexpr int MR = int(k_tap_mr);
+    __m512 acc0[MR], acc1[MR];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < kc; ++k, a += MR, b += k_tap_nr) {
+        const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i) {
+            const __m512 ai = _mm512_set1_ps(a[i]);
+            acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
+            acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+        float* c = rows[i] + col;
+        _mm512_storeu_ps(c, _mm512_add_ps(_mm512_loadu_ps(c), acc0[i]));
+        _mm512_storeu_ps(c + 16, _mm512_add_ps(_mm512_loadu_ps(c + 16), acc1[i]));
+    }
+}
+
+// B panels of every tap for output columns [j0, j0 + np·32) and K rows [k0, k0 + kc): panel (t, jr) at
+// dst + (t·np + jr)·kc·32, element (k, j) = w[(j0 + jr·32 + j)·CT + (k0 + k)·T + t] (forward: K = C, columns =
+// OC) or w[(k0 + k)·CT + (j0 + jr·32 + j)·T + t] (backward data: K = OC, columns = C); columns past M are zero.
+FS_TARGET_AVX512 void tap_pack_b(const float* w, int64_t T, int64_t CT, int64_t M, bool backward, int64_t j0,
+                                 int64_t np, int64_t k0, int64_t kc, float* dst) {
+    const int64_t pstride = kc * k_tap_nr;
+    if (!backward) {
+        // Each group of 16 columns (output channels) reads 16 rows of w, kc·T contiguous floats each; a 16 × 16
+        // transpose turns 16 consecutive (k, t) of them into one 16-lane vector per (k, t).
+        for (int64_t jr = 0; jr < np; ++jr)
+            for (int64_t h = 0; h < 2; ++h) {
+                const int64_t jg = j0 + jr * k_tap_nr + 16 * h;
+                const int64_t n = std::clamp<int64_t>(M - jg, 0, 16);
+                const float* src = w + jg * CT + k0 * T;
+                float* d = dst + jr * pstride + 16 * h;
+                const int64_t span = kc * T;
+                int64_t u = 0;
+                if (n == 16)
+                    for (; u + 16 <= span; u += 16) {
+                        __m512 r[16];
+#pragma GCC unroll 16
+                        for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * CT + u);
+                        transpose16x16_avx512(r);
+                        int64_t k = u / T, t = u % T;
+#pragma GCC unroll 16
+                        for (int l = 0; l < 16; ++l) {
+                            _mm512_store_ps(d + t * np * pstride + k * k_tap_nr, r[l]);
+                            if (++t == T) t = 0, ++k;
+                        }
+                    }
+                for (; u < span; ++u) {
+                    const int64_t k = u / T, t = u % T;
+                    float* o = d + t * np * pstride + k * k_tap_nr;
+                    for (int64_t i = 0; i < 16; ++i) o[i] = i < n ? src[i * CT + u] : 0.f;
+                }
+            }
+        return;
+    }
+    // Backward: row k of w's slice holds the columns' T taps interleaved (j·T + t). 16 columns' runs of T floats
+    // go into 16 registers, and a 16 × 16 transpose makes register t the tap-t vector of those 16 columns (T <= 16;
+    // AVX-512 gathers measured ~8x slower here, and a scalar de-interleave ~4x).
+    const __mmask16 tm = lanes(std::min<int64_t>(T, 16));
+    for (int64_t k = 0; k < kc; ++k) {
+        const float* src = w + (k0 + k) * CT;
+        for (int64_t jr = 0; jr < np; ++jr)
+            for (int64_t h = 0; h < 2; ++h) {
+                const int64_t jg = j0 + jr * k_tap_nr + 16 * h;
+                const int64_t n = std::clamp<int64_t>(M - jg, 0, 16);
+                float* d = dst + jr * pstride + k * k_tap_nr + 16 * h;
+                if (T <= 16) {
+                    __m512 r[16];
+#pragma GCC unroll 16
+                    for (int i = 0; i < 16; ++i)
+                        r[i] = i < n ? _mm512_maskz_loadu_ps(tm, src + (jg + i) * T) : _mm512_setzero_ps();
+                    transpose16x16_avx512(r);
+                    for (int64_t t = 0; t < T; ++t) _mm512_store_ps(d + t * np * pstride, r[t]);
+                    continue;
+                }
+                for (int64_t t = 0; t < T; ++t)
+                    for (int64_t i = 0; i < 16; ++i) d[t * np * pstride + i] = i < n ? src[(jg + i) * T + t] : 0.f;
+            }
+    }
+}
+
+// out (rows × ldo, zeroed by the caller; row `rows` is a scratch row for panels' padding) += Σ_t A_t · B_t over
+// M columns. src: the gathered tensor, channel k of row r at src[rows.src[r] + k·kstride], K channels.
+void tap_gemm(const TapRows& tr, const float* src, int64_t kstride, int64_t K, const float* w, int64_t T, int64_t CT,
+              int64_t M, bool backward, float* out, int64_t ldo, int64_t out_rows) {
+    const int64_t panels = tr.panel0.back(), kblocks = (K + k_tap_kc - 1) / k_tap_kc;
+    const int64_t pstride = k_tap_kc * k_tap_mr;
+    float* apack = t_col.get(kblocks * panels * pstride);
+    // A panels, (K block, panel) units in parallel: dst[k·12 + i] = row i's channel k (0 for padding rows).
+    par(kblocks * panels, kblocks * panels * pstride, [&](int64_t u0, int64_t u1) {
+        for (int64_t u = u0; u < u1; ++u) {
+            const int64_t kb = u / panels, q = u % panels;
+            const int64_t t = std::upper_bound(tr.panel0.begin(), tr.panel0.end(), q) - tr.panel0.begin() - 1;
+            const int64_t r0 = tr.first[size_t(t)] + (q - tr.panel0[size_t(t)]) * k_tap_mr;
+            const int64_t nr = std::min(k_tap_mr, tr.first[size_t(t) + 1] - r0);
+            const int64_t k0 = kb * k_tap_kc, kc = std::min(k_tap_kc, K - k0);
+            float* d = apack + u * pstride;
+            for (int64_t i = 0; i < k_tap_mr; ++i) {
+                if (i >= nr) {
+                    for (int64_t k = 0; k < kc; ++k) d[k * k_tap_mr + i] = 0.f;
+                    continue;
+                }
+                const float* s = src + tr.src[size_t(r0 + i)] + k0 * kstride;
+                for (int64_t k = 0; k < kc; ++k) d[k * k_tap_mr + i] = s[k * kstride];
+            }
+        }
+    });
+    // Threads take contiguous runs of 32-column panels; each packs its own B blocks.
+    const int64_t jpanels = (M + k_tap_nr - 1) / k_tap_nr, ntap = int64_t(tr.first.size()) - 1;
+    const int threads = in_parallel_region() ? 1 : num_threads();
+    parallel_for(std::min<int64_t>(threads, jpanels), [&](int64_t t0, int64_t t1) {
+        for (int64_t th = t0; th < t1; ++th) {
+            const int64_t nth = std::min<int64_t>(threads, jpanels);
+            const int64_t p0 = jpanels * th / nth, p1 = jpanels * (th + 1) / nth;
+            float* bpack = t_wpack.get(ntap * k_tap_np * k_tap_kc * k_tap_nr);
+            float* rowp[k_tap_mr];
+            for (int64_t jp = p0; jp < p1; jp += k_tap_np) {
+                const int64_t np = std::min(k_tap_np, p1 - jp);
+                for (int64_t kb = 0; kb < kblocks; ++kb) {
+                    const int64_t k0 = kb * k_tap_kc, kc = std::min(k_tap_kc, K - k0);
+                    tap_pack_b(w, T, CT, M, backward, jp * k_tap_nr, np, k0, kc, bpack);
+                    // The next block's slice of w, a few lines before each kernel call: w is read from memory
+                    // once per call (75 MB for the encoder's 4×4 layer), and without this the packing stalls on it
+                    // (a third of the kernels' time).
+                    RegionPrefetch next;
+                    {
+                        const bool last_k = kb + 1 == kblocks;
+                        const int64_t jn = last_k ? jp + np : jp, kn0 = last_k ? 0 : k0 + kc;
+                        if (jn < p1) {
+                            const int64_t nn = std::min(k_tap_np, p1 - jn) * k_tap_nr, kn = std::min(k_tap_kc, K - kn0);
+                            const int64_t j_hi = std::min(M, jn * k_tap_nr + nn);
+                            next = backward ? RegionPrefetch(w + kn0 * CT + jn * k_tap_nr * T, kn, CT,
+                                                             (j_hi - jn * k_tap_nr) * T)
+                                            : RegionPrefetch(w + jn * k_tap_nr * CT + kn0 * T, j_hi - jn * k_tap_nr, CT,
+                                                             kn * T);
+                        }
+                    }
+                    const int64_t calls = (panels * np);
+                    for (int64_t t = 0; t < ntap; ++t)
+                        for (int64_t q = tr.panel0[size_t(t)]; q < tr.panel0[size_t(t) + 1]; ++q) {
+                            const int64_t r0 = tr.first[size_t(t)] + (q - tr.panel0[size_t(t)]) * k_tap_mr;
+                            const int64_t nr = std::min(k_tap_mr, tr.first[size_t(t) + 1] - r0);
+                            for (int64_t i = 0; i < k_tap_mr; ++i)
+                                rowp[i] = out + (i < nr ? tr.dst[size_t(r0 + i)] : out_rows) * ldo;
+                            const float* a = apack + (kb * panels + q) * pstride;
+                            for (int64_t jr = 0; jr < np; ++jr) {
+                                next.issue((next.total() + calls - 1) / calls);
+                                tap_kernel(kc, a, bpack + (t * np + jr) * kc * k_tap_nr, rowp, (jp + jr) * k_tap_nr);
+                            }
+                        }
+                }
+            }
+        }
+    });
+}
+
+// Images per chunk of the taps path: A's packed floats (about P·T·K per image) within k_tap_max_pack.
+int64_t tap_chunk(const Conv2dGeom& g, int64_t K) {
+    const int64_t per = std::max<int64_t>(1, g.Ho * g.Wo * g.KH * g.KW * K);
+    return std::clamp<int64_t>(k_tap_max_pack / per, 1, g.N);
+}
+
+void taps_forward(const Conv2dParams& p, const Conv2dGeom& g, const float* x, const float* w, const float* b,
+                  float* y) {
+    const int64_t P = g.Ho * g.Wo, T = g.KH * g.KW, ldo = (g.OC + k_tap_nr - 1) / k_tap_nr * k_tap_nr;
+    const int64_t nb = tap_chunk(g, g.C);
+    for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
+        const int64_t m = std::min(nb, g.N - n0), rows = m * P;
+        const TapRows tr = tap_rows(p, g, n0, m, false);
+        float* out = t_tmp.get((rows + 1) * ldo);
+        par(rows + 1, (rows + 1) * ldo, [&](int64_t r0, int64_t r1) {
+            std::memset(out + r0 * ldo, 0, size_t((r1 - r0) * ldo) * sizeof(float));
+        });
+        tap_gemm(tr, x, g.H * g.W, g.C, w, T, g.C * T, g.OC, false, out, ldo, rows);
+        par(m * g.OC, m * g.OC * P, [&](int64_t i0, int64_t i1) {  // outᵀ -> y[n0 + n, oc, :] (+ bias)
+            for (int64_t i = i0; i < i1; ++i) {
+                const int64_t n = i / g.OC, oc = i % g.OC;
+                const float bv = b ? b[oc] : 0.f;
+                const float* s = out + n * P * ldo + oc;
+                float* d = y + ((n0 + n) * g.OC + oc) * P;
+                for (int64_t j = 0; j < P; ++j) d[j] = s[j * ldo] + bv;
+            }
+        });
+    }
+}
+
+void taps_backward_data(const Conv2dParams& p, const Conv2dGeom& g, const float* w, const float* dy, float* dx) {
+    const int64_t HW = g.H * g.W, T = g.KH * g.KW, ldo = (g.C + k_tap_nr - 1) / k_tap_nr * k_tap_nr;
+    const int64_t nb = tap_chunk(g, g.OC);
+    for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
+        const int64_t m = std::min(nb, g.N - n0), rows = m * HW;
+        const TapRows tr = tap_rows(p, g, n0, m, true);
+        float* out = t_tmp.get((rows + 1) * ldo);
+        par(rows + 1, (rows + 1) * ldo, [&](int64_t r0, int64_t r1) {
+            std::memset(out + r0 * ldo, 0, size_t((r1 - r0) * ldo) * sizeof(float));
+        });
+        tap_gemm(tr, dy, g.Ho * g.Wo, g.OC, w, T, g.C * T, g.C, true, out, ldo, rows);
+        par(m * g.C, m * g.C * HW, [&](int64_t i0, int64_t i1) {  // outᵀ -> dx[n0 + n, c, :]
+            for (int64_t i = i0; i < i1; ++i) {
+                const int64_t n = i / g.C, c = i % g.C;
+                const float* s = out + n * HW * ldo + c;
+                float* d = dx + ((n0 + n) * g.C + c) * HW;
+                for (int64_t j = 0; j < HW; ++j) d[j] = s[j * ldo];
+            }
+        });
+    }
+}
 #endif  // FS_CONV_X86
 
 // --- the GEMM paths ----------------------------------------------------------------------------------------------
@@ -853,9 +1167,13 @@ void conv2d_forward_fast(const Conv2dParams& p, const Conv2dGeom& g, const float
 #if FS_CONV_X86
     if (use_direct(p, g)) return direct_forward(p, g, x, w, b, y);
 #endif
-    const ColIndex ix(p, g);
     const int threads = in_parallel_region() ? 1 : num_threads();
-    if (per_image(g, threads)) return forward_per_image(p, g, ix, x, w, b, y, threads);
+    const bool image_per_thread = per_image(g, threads);
+#if FS_CONV_X86
+    if (!image_per_thread && use_taps(p, g)) return taps_forward(p, g, x, w, b, y);
+#endif
+    const ColIndex ix(p, g);
+    if (image_per_thread) return forward_per_image(p, g, ix, x, w, b, y, threads);
     forward_blocked(p, g, ix, x, w, b, y);
 }
 
@@ -879,9 +1197,17 @@ void conv2d_backward_fast(const Conv2dParams& p, const Conv2dGeom& g, const floa
         dw = nullptr;
     }
 #endif
-    const ColIndex ix(p, g);
     const int threads = in_parallel_region() ? 1 : num_threads();
-    if (per_image(g, threads)) return backward_per_image(p, g, ix, x, w, dy, dx, dw, threads);
+    const bool image_per_thread = per_image(g, threads);
+#if FS_CONV_X86
+    if (dx && !image_per_thread && use_taps(p, g)) {
+        taps_backward_data(p, g, w, dy, dx);
+        if (!dw) return;
+        dx = nullptr;
+    }
+#endif
+    const ColIndex ix(p, g);
+    if (image_per_thread) return backward_per_image(p, g, ix, x, w, dy, dx, dw, threads);
     backward_blocked(p, g, ix, x, w, dy, dx, dw);
 }
 

@@ -46,12 +46,12 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/cpu/simd.h"
 #include "kernels/cpu/thread_pool.h"
 #include "tensor/error.h"
 
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(FS_X86_SIMD)
 #define FS_SGEMM_X86 1
-#include <immintrin.h>
 // Functions compiled for AVX-512 (called only after __builtin_cpu_supports said yes; the rest of the file stays
 // baseline x86-64, so the library runs anywhere).
 #define FS_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
@@ -179,37 +179,8 @@ FS_TARGET_AVX512 void kernel_avx512(int64_t kc, const float* a, const float* b, 
 
 // Packing with in-register 16 x 16 transposes, for the two layouts where packing is a transpose: op(A) rows
 // (untransposed A) into k-major 12-wide panels, and op(B) columns (transposed B) into k-major 32-wide panels.
-// Scalar gathers cost ~1.3 cycles per element there, ~6 % of a 1024³ GEMM; this is ~4x cheaper.
-FS_TARGET_AVX512 inline void transpose16x16(__m512 r[16]) {
-    // The masked forms with an all-ones mask compile to the plain instructions; the unmasked intrinsics trip
-    // GCC 12's -Wmaybe-uninitialized inside its own headers (_mm512_undefined_ps).
-    const __mmask16 all = 0xFFFF;
-    __m512 t[16];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; ++i) {
-        t[2 * i] = _mm512_mask_unpacklo_ps(r[2 * i], all, r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_mask_unpackhi_ps(r[2 * i], all, r[2 * i], r[2 * i + 1]);
-    }
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; ++i) {
-        r[4 * i + 0] = _mm512_mask_shuffle_ps(t[4 * i + 0], all, t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        r[4 * i + 1] = _mm512_mask_shuffle_ps(t[4 * i + 0], all, t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        r[4 * i + 2] = _mm512_mask_shuffle_ps(t[4 * i + 1], all, t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        r[4 * i + 3] = _mm512_mask_shuffle_ps(t[4 * i + 1], all, t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h)
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; ++i) {
-            t[8 * h + i] = _mm512_mask_shuffle_f32x4(r[8 * h + i], all, r[8 * h + i], r[8 * h + i + 4], 0x88);
-            t[8 * h + i + 4] = _mm512_mask_shuffle_f32x4(r[8 * h + i], all, r[8 * h + i], r[8 * h + i + 4], 0xdd);
-        }
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; ++i) {
-        r[i] = _mm512_mask_shuffle_f32x4(t[i], all, t[i], t[i + 8], 0x88);
-        r[i + 8] = _mm512_mask_shuffle_f32x4(t[i], all, t[i], t[i + 8], 0xdd);
-    }
-}
+// Scalar gathers cost ~1.3 cycles per element there, ~6 % of a 1024³ GEMM; this is ~4x cheaper
+// (transpose16x16_avx512, simd.h).
 
 // dst[k·12 + r] = src[r·lda + k] for 12 full rows, k < kc.
 FS_TARGET_AVX512 void pack_rows12_avx512(const float* src, int64_t lda, int64_t kc, float* dst) {
@@ -219,7 +190,7 @@ FS_TARGET_AVX512 void pack_rows12_avx512(const float* src, int64_t lda, int64_t 
         __m512 r[16];
 #pragma GCC unroll 16
         for (int i = 0; i < 16; ++i) r[i] = i < R ? _mm512_loadu_ps(src + i * lda + k) : _mm512_setzero_ps();
-        transpose16x16(r);
+        transpose16x16_avx512(r);
 #pragma GCC unroll 16
         for (int j = 0; j < 16; ++j) _mm512_mask_storeu_ps(dst + (k + j) * R, __mmask16((1u << R) - 1), r[j]);
     }
@@ -236,7 +207,7 @@ FS_TARGET_AVX512 void pack_cols32_avx512(const float* src, int64_t ldb, int64_t 
             __m512 r[16];
 #pragma GCC unroll 16
             for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + (g + i) * ldb + k);
-            transpose16x16(r);
+            transpose16x16_avx512(r);
 #pragma GCC unroll 16
             for (int j = 0; j < 16; ++j) _mm512_store_ps(dst + (k + j) * C + g, r[j]);
         }

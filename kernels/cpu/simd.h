@@ -20,5 +20,38 @@ inline bool cpu_has_avx512f() {
     static const bool b = __builtin_cpu_supports("avx512f");
     return b;
 }
+
+/// Transposes the 16 × 16 floats in r[0..16) in registers (row i becomes column i): the packing step of the GEMM
+/// and convolution paths where packing is a transpose.
+__attribute__((target("avx512f"))) inline void transpose16x16_avx512(__m512 r[16]) {
+    // The masked forms with an all-ones mask compile to the plain instructions; the unmasked intrinsics trip
+    // GCC 12's -Wmaybe-uninitialized inside its own headers (_mm512_undefined_ps).
+    const __mmask16 all = 0xFFFF;
+    __m512 t[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) {
+        t[2 * i] = _mm512_mask_unpacklo_ps(r[2 * i], all, r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_mask_unpackhi_ps(r[2 * i], all, r[2 * i], r[2 * i + 1]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+        r[4 * i + 0] = _mm512_mask_shuffle_ps(t[4 * i + 0], all, t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[4 * i + 1] = _mm512_mask_shuffle_ps(t[4 * i + 0], all, t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[4 * i + 2] = _mm512_mask_shuffle_ps(t[4 * i + 1], all, t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[4 * i + 3] = _mm512_mask_shuffle_ps(t[4 * i + 1], all, t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h)
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i) {
+            t[8 * h + i] = _mm512_mask_shuffle_f32x4(r[8 * h + i], all, r[8 * h + i], r[8 * h + i + 4], 0x88);
+            t[8 * h + i + 4] = _mm512_mask_shuffle_f32x4(r[8 * h + i], all, r[8 * h + i], r[8 * h + i + 4], 0xdd);
+        }
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) {
+        r[i] = _mm512_mask_shuffle_f32x4(t[i], all, t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_mask_shuffle_f32x4(t[i], all, t[i], t[i + 8], 0xdd);
+    }
+}
 }  // namespace fs
 #endif
