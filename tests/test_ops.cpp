@@ -335,7 +335,7 @@ TEST(ConvFast, WeightGradientInImageChunksMatchesTheReference) {
     for (size_t i = 0; i < 3; ++i) EXPECT_LE(scaled_err(gf[i], gr[i]), 1e-5) << "gradient " << i;
 }
 
-// The tap-decomposed GEMM (kernels/cpu/conv_fast.cpp: stride 1, zero padding, small maps) at sizes the generic
+// The tap-decomposed GEMM (kernels/cpu/conv_fast.cpp: zero padding, small maps) at sizes the generic
 // cases cannot reach: more than one 256-deep K block forward (C = 300) and backward (OC = 300), three 32-column
 // panels shared unevenly by two threads, and batches split into image chunks (30 images of 16 positions × 9 taps
 // × 1024 channels: more A floats than one chunk packs), forward and backward; fast against reference.
@@ -343,11 +343,15 @@ TEST(ConvFast, TapDecomposedSmallMapsMatchTheReference) {
     const OpSpec& spec = op_by_name("conv2d");
     struct Case {
         Shape x, w;
+        int stride;
     };
-    for (const Case& c : {Case{{3, 300, 4, 4}, {70, 300, 3, 3}}, Case{{2, 20, 4, 4}, {300, 20, 3, 3}},
-                          Case{{30, 1024, 4, 4}, {8, 1024, 3, 3}}, Case{{30, 8, 4, 4}, {1024, 8, 3, 3}},
-                          Case{{4, 40, 8, 8}, {33, 40, 3, 3}}}) {
-        const Conv2dParams p = Conv2dParams::tf_same(3, 3, 1, c.x[2], c.x[3]);
+    // the last two: 16 taps of stride 2 (the discriminator's 4×4/s2 blocks: smaller K blocks for the B block),
+    // with two threads' dx rows each collecting several taps
+    for (const Case& c : {Case{{3, 300, 4, 4}, {70, 300, 3, 3}, 1}, Case{{2, 20, 4, 4}, {300, 20, 3, 3}, 1},
+                          Case{{30, 1024, 4, 4}, {8, 1024, 3, 3}, 1}, Case{{30, 8, 4, 4}, {1024, 8, 3, 3}, 1},
+                          Case{{4, 40, 8, 8}, {33, 40, 3, 3}, 1}, Case{{3, 40, 16, 16}, {70, 40, 4, 4}, 2},
+                          Case{{2, 300, 8, 8}, {40, 300, 4, 4}, 2}}) {
+        const Conv2dParams p = Conv2dParams::tf_same(int(c.w[2]), int(c.w[3]), c.stride, c.x[2], c.x[3]);
         auto make = [&](std::mt19937_64& rng) {
             return std::vector<Tensor>{Tensor::uniform(c.x, -1, 1, rng), Tensor::uniform(c.w, -1, 1, rng),
                                        Tensor::uniform({c.w[0]}, -1, 1, rng)};

@@ -1,4 +1,4 @@
-// conv_fast.cpp: the optimised f32 conv2d (NCHW). Three strategies, picked per call:
+// conv_fast.cpp: the optimised f32 conv2d (NCHW). Four strategies, picked per call:
 //
 //  * Direct (AVX-512; stride 1 but not 1×1, with rows of >= 16 outputs or OC <= 4 at any size; and stride 2 with
 //    rows of >= 16 outputs and K = C·KH·KW <= 256, forward and weight gradient only): a register-blocked direct
@@ -14,6 +14,10 @@
 //      forward:         y[n] (OC, P)    = W (OC, K) · col[n] (K, P)  (+ bias)           K = C·KH·KW, P = Ho·Wo
 //      backward data:   dcol (K, P)     = Wᵀ · dy[n], col2im adds each entry back to its pixel
 //      backward weight: dW_t (OC, K)   += dy[n] · col[n]ᵀ per thread, the partial sums added at the end
+//
+//  * Tap-decomposed GEMM (AVX-512, zero padding, the maps the batched GEMM below would take when under 90 % of
+//    the taps' reads are inside the input: the 4×4 and 8×8 maps; forward and data gradient): one product per
+//    kernel tap over only the positions it reads (see "the tap-decomposed GEMM" below).
 //
 //  * GEMM, batched (small maps, or a batch that does not divide among the threads): blocks of nb images share one
 //    im2col matrix (K, nb·P) and one threaded SGEMM, so an 8×8 or 4×4 map is not a 64- or 16-column GEMM; the
@@ -668,22 +672,26 @@ void direct_backward(const Conv2dParams& p, const Conv2dGeom& g, const float* x,
     });
 }
 
-// --- the tap-decomposed GEMM (small maps, zero padding, stride 1) ------------------------------------------------
-// On a 4×4 map a 3×3 'same' convolution's im2col matrix is 31 % zero padding (8×8: 16 %), and the batched GEMM
-// multiplies all of it. Here each kernel tap t = (kh, kw) is a product of its own over just the positions where it
-// reads the input:
-//   forward:        yᵀ[(n, p)][oc]     += Σ_c  x[n, c, p + shift_t] · w[oc, c, t]    over the p where that is inside
-//   backward data:  dxᵀ[(n, p + shift_t)][c] += Σ_oc dy[n, oc, p] · w[oc, c, t]
+// --- the tap-decomposed GEMM (small maps with zero padding) --------------------------------------------------------
+// On a 4×4 map a 3×3 'same' convolution's im2col matrix is 31 % zero padding (8×8: 16 %; the discriminator's 4×4/s2
+// block at 16 px: 12 %), and the batched GEMM multiplies all of it. Here each kernel tap t = (kh, kw) is a product
+// of its own over just the output positions p where it reads inside the input (at q_t(p) = p·stride + t − pad):
+//   forward:        yᵀ[(n, p)][oc]        += Σ_c  x[n, c, q_t(p)] · w[oc, c, t]
+//   backward data:  dxᵀ[(n, q_t(p))][c]    += Σ_oc dy[n, oc, p] · w[oc, c, t]
 // Both are "rows of the output += A_t · B_t" with A_t's rows gathered from an NCHW tensor (one row per valid
 // (n, p), its K = C or OC channels kstride floats apart) and B_t (K × M) the tap's slice of w, read with stride
 // KH·KW. The output is a positions × M buffer (ld a multiple of 32) that a transpose turns into NCHW at the end.
 // A register tile is 12 rows × 32 columns, as sgemm's AVX-512 kernel, but its rows are stored through 12 row
-// pointers, so a tap's rows land on the output rows they belong to with no scatter pass. A_t is packed for all
-// taps up front (Σ_t rows_t × K floats, ~3 MB for the encoder's 4×4 layer); B_t is packed for all taps at once
-// per (32-column panel pair, K block), so each slice of w is read from memory once per call and its 9-way
-// de-interleave happens in cache.
+// pointers, so a tap's rows land on the output rows they belong to with no scatter pass (with stride 2 several
+// taps' rows land on one input row, one after another in the same thread). A_t is packed for all taps up front
+// (Σ_t rows_t × K floats, ~3 MB for the encoder's 4×4 layer); B_t is packed for all taps at once per (32-column
+// panel pair, K block), so each slice of w is read from memory once per call and its de-interleave happens in
+// cache. The weight gradient stays on the batched GEMM.
 constexpr int64_t k_tap_mr = 12, k_tap_nr = 32;
-constexpr int64_t k_tap_kc = 256;
+constexpr int64_t k_tap_kc = 256;                          // K block, at most
+// The B block of all taps (T × k_tap_np panels × K block × 32 floats) is kept within this many floats (576 KiB,
+// 9 taps at K = 256: it stays in L2 next to the A panels streaming through): 16 taps take K blocks of 144.
+constexpr int64_t k_tap_b_floats = 9 * 2 * 256 * 32;
 constexpr int64_t k_tap_np = 2;                            // 32-column panels per B block
 constexpr int64_t k_tap_max_pack = int64_t(4) << 20;       // A floats packed at once (16 MiB): images per chunk
 // The share of (tap, output position) pairs that read inside the input, below which the taps path is taken.
@@ -696,22 +704,23 @@ struct TapRows {
     std::vector<int64_t> panel0{0};  // the first 12-row panel of tap t, and the total at the end
 };
 
-// The valid output range [lo, hi) along one axis for kernel offset k: o + k − pad inside [0, in).
-inline void tap_range(int64_t k, int64_t pad, int64_t in, int64_t out, int64_t* lo, int64_t* hi) {
-    *lo = std::clamp<int64_t>(pad - k, 0, out);
-    *hi = std::clamp<int64_t>(in + pad - k, *lo, out);
+// The valid output range [lo, hi) along one axis for kernel offset k: o·s + k − pad inside [0, in).
+inline void tap_range(int64_t k, int64_t pad, int64_t s, int64_t in, int64_t out, int64_t* lo, int64_t* hi) {
+    auto floor_div = [](int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); };
+    *lo = std::clamp<int64_t>(-floor_div(k - pad, s), 0, out);  // ceil((pad − k) / s)
+    *hi = std::clamp<int64_t>(floor_div(in - 1 + pad - k, s) + 1, *lo, out);
 }
 
 bool use_taps(const Conv2dParams& p, const Conv2dGeom& g) {
-    if (p.stride_h != 1 || p.stride_w != 1 || p.pad_mode != PadMode::zeros || g.KH * g.KW < 2 || !have_avx512() ||
+    if (p.pad_mode != PadMode::zeros || g.KH * g.KW < 2 || !have_avx512() ||
         sgemm_kernel_in_use() != SgemmKernel::avx512)
         return false;
     int64_t valid = 0;
     for (int64_t kh = 0; kh < g.KH; ++kh)
         for (int64_t kw = 0; kw < g.KW; ++kw) {
             int64_t h0, h1, w0, w1;
-            tap_range(kh, p.pad_top, g.H, g.Ho, &h0, &h1);
-            tap_range(kw, p.pad_left, g.W, g.Wo, &w0, &w1);
+            tap_range(kh, p.pad_top, p.stride_h, g.H, g.Ho, &h0, &h1);
+            tap_range(kw, p.pad_left, p.stride_w, g.W, g.Wo, &w0, &w1);
             valid += (h1 - h0) * (w1 - w0);
         }
     return double(valid) < k_tap_max_valid * double(g.KH * g.KW * g.Ho * g.Wo);
@@ -726,12 +735,13 @@ TapRows tap_rows(const Conv2dParams& p, const Conv2dGeom& g, int64_t n0, int64_t
     for (int64_t kh = 0; kh < g.KH; ++kh)
         for (int64_t kw = 0; kw < g.KW; ++kw) {
             int64_t h0, h1, w0, w1;
-            tap_range(kh, p.pad_top, g.H, g.Ho, &h0, &h1);
-            tap_range(kw, p.pad_left, g.W, g.Wo, &w0, &w1);
+            tap_range(kh, p.pad_top, p.stride_h, g.H, g.Ho, &h0, &h1);
+            tap_range(kw, p.pad_left, p.stride_w, g.W, g.Wo, &w0, &w1);
             for (int64_t n = 0; n < nimg; ++n)
                 for (int64_t oh = h0; oh < h1; ++oh)
                     for (int64_t ow = w0; ow < w1; ++ow) {
-                        const int64_t in = (oh + kh - p.pad_top) * g.W + (ow + kw - p.pad_left), out = oh * g.Wo + ow;
+                        const int64_t in = (oh * p.stride_h + kh - p.pad_top) * g.W + ow * p.stride_w + kw - p.pad_left;
+                        const int64_t out = oh * g.Wo + ow;
                         if (backward) {
                             r.src.push_back((n0 + n) * g.OC * P + out);
                             r.dst.push_back(n * HW + in);
@@ -858,8 +868,10 @@ FS_TARGET_AVX512 void tap_pack_b(const float* w, int64_t T, int64_t CT, int64_t 
 // M columns. src: the gathered tensor, channel k of row r at src[rows.src[r] + k·kstride], K channels.
 void tap_gemm(const TapRows& tr, const float* src, int64_t kstride, int64_t K, const float* w, int64_t T, int64_t CT,
               int64_t M, bool backward, float* out, int64_t ldo, int64_t out_rows) {
-    const int64_t panels = tr.panel0.back(), kblocks = (K + k_tap_kc - 1) / k_tap_kc;
-    const int64_t pstride = k_tap_kc * k_tap_mr;
+    const int64_t ntap = int64_t(tr.first.size()) - 1;
+    const int64_t kcb = std::clamp<int64_t>(k_tap_b_floats / (ntap * k_tap_np * k_tap_nr) / 16 * 16, 16, k_tap_kc);
+    const int64_t panels = tr.panel0.back(), kblocks = (K + kcb - 1) / kcb;
+    const int64_t pstride = kcb * k_tap_mr;
     float* apack = t_col.get(kblocks * panels * pstride);
     // A panels, (K block, panel) units in parallel: dst[k·12 + i] = row i's channel k (0 for padding rows).
     par(kblocks * panels, kblocks * panels * pstride, [&](int64_t u0, int64_t u1) {
@@ -868,7 +880,7 @@ void tap_gemm(const TapRows& tr, const float* src, int64_t kstride, int64_t K, c
             const int64_t t = std::upper_bound(tr.panel0.begin(), tr.panel0.end(), q) - tr.panel0.begin() - 1;
             const int64_t r0 = tr.first[size_t(t)] + (q - tr.panel0[size_t(t)]) * k_tap_mr;
             const int64_t nr = std::min(k_tap_mr, tr.first[size_t(t) + 1] - r0);
-            const int64_t k0 = kb * k_tap_kc, kc = std::min(k_tap_kc, K - k0);
+            const int64_t k0 = kb * kcb, kc = std::min(kcb, K - k0);
             float* d = apack + u * pstride;
             for (int64_t i = 0; i < k_tap_mr; ++i) {
                 if (i >= nr) {
@@ -881,18 +893,18 @@ void tap_gemm(const TapRows& tr, const float* src, int64_t kstride, int64_t K, c
         }
     });
     // Threads take contiguous runs of 32-column panels; each packs its own B blocks.
-    const int64_t jpanels = (M + k_tap_nr - 1) / k_tap_nr, ntap = int64_t(tr.first.size()) - 1;
+    const int64_t jpanels = (M + k_tap_nr - 1) / k_tap_nr;
     const int threads = in_parallel_region() ? 1 : num_threads();
     parallel_for(std::min<int64_t>(threads, jpanels), [&](int64_t t0, int64_t t1) {
         for (int64_t th = t0; th < t1; ++th) {
             const int64_t nth = std::min<int64_t>(threads, jpanels);
             const int64_t p0 = jpanels * th / nth, p1 = jpanels * (th + 1) / nth;
-            float* bpack = t_wpack.get(ntap * k_tap_np * k_tap_kc * k_tap_nr);
+            float* bpack = t_wpack.get(ntap * k_tap_np * kcb * k_tap_nr);
             float* rowp[k_tap_mr];
             for (int64_t jp = p0; jp < p1; jp += k_tap_np) {
                 const int64_t np = std::min(k_tap_np, p1 - jp);
                 for (int64_t kb = 0; kb < kblocks; ++kb) {
-                    const int64_t k0 = kb * k_tap_kc, kc = std::min(k_tap_kc, K - k0);
+                    const int64_t k0 = kb * kcb, kc = std::min(kcb, K - k0);
                     tap_pack_b(w, T, CT, M, backward, jp * k_tap_nr, np, k0, kc, bpack);
                     // The next block's slice of w, a few lines before each kernel call: w is read from memory
                     // once per call (75 MB for the encoder's 4×4 layer), and without this the packing stalls on it
@@ -902,7 +914,7 @@ void tap_gemm(const TapRows& tr, const float* src, int64_t kstride, int64_t K, c
                         const bool last_k = kb + 1 == kblocks;
                         const int64_t jn = last_k ? jp + np : jp, kn0 = last_k ? 0 : k0 + kc;
                         if (jn < p1) {
-                            const int64_t nn = std::min(k_tap_np, p1 - jn) * k_tap_nr, kn = std::min(k_tap_kc, K - kn0);
+                            const int64_t nn = std::min(k_tap_np, p1 - jn) * k_tap_nr, kn = std::min(kcb, K - kn0);
                             const int64_t j_hi = std::min(M, jn * k_tap_nr + nn);
                             next = backward ? RegionPrefetch(w + kn0 * CT + jn * k_tap_nr * T, kn, CT,
                                                              (j_hi - jn * k_tap_nr) * T)
