@@ -20,7 +20,9 @@ namespace {
 
 /// OUTDIR of the one-off extraction (aligned/ and masks/), or "" without the shared data.
 const std::string& faces_dir() {
-    static const std::string dir = [] {
+    // Never destroyed: the atexit handler below runs after the destructors of statics constructed after it was
+    // registered, which include this one (a destroyed string there removed nothing and left the folder in /tmp).
+    static const std::string* dir = new std::string([] {
         std::string seq;
         try {
             std::string manifest =
@@ -45,8 +47,8 @@ const std::string& faces_dir() {
             std::filesystem::remove_all(faces_dir(), ec);
         });
         return out;
-    }();
-    return dir;
+    }());
+    return *dir;
 }
 
 /// One sample at a time on the calling thread; arg 0: eye masks off/on; arg 1: files decoded for every sample (0) or
