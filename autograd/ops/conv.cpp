@@ -215,6 +215,8 @@ static std::vector<PerfCase> conv2d_perf() {
         pc("enc_block_3x3s2_128to256_32px", {8, 128, 32, 32}, {256, 128, 3, 3}, false, P::tf_same(3, 3, 2, 32, 32)),
         pc("enc_block_3x3s2_512to1024_8px", {8, 512, 8, 8}, {1024, 512, 3, 3}, false, P::tf_same(3, 3, 2, 8, 8)),
         pc("dec_upscale_3x3_128to256_32px", {8, 128, 32, 32}, {256, 128, 3, 3}, true, P::tf_same(3, 3, 1, 32, 32)),
+        // the decoder's 16 px upscale conv (256 -> 4·128): with the 4×4 one, the heaviest conv call of a step
+        pc("dec_upscale_3x3_256to512_16px", {8, 256, 16, 16}, {512, 256, 3, 3}, true, P::tf_same(3, 3, 1, 16, 16)),
         // the two heaviest convolutions of a training step besides those above: the encoder's final upscale_ps
         // conv at 4×4 (1024 -> 4·512, 9.7 GFLOP at batch 8) and the decoder's 64 px residual/conv blocks
         pc("enc_upscale_ps_3x3_1024to2048_4px", {8, 1024, 4, 4}, {2048, 1024, 3, 3}, true, P::tf_same(3, 3, 1, 4, 4)),
