@@ -337,8 +337,8 @@ TEST(ConvFast, WeightGradientInImageChunksMatchesTheReference) {
 
 // The tap-decomposed GEMM (kernels/cpu/conv_fast.cpp: zero padding, small maps) at sizes the generic
 // cases cannot reach: more than one 256-deep K block forward (C = 300) and backward (OC = 300), three 32-column
-// panels shared unevenly by two threads, and batches split into image chunks (30 images of 16 positions × 9 taps
-// × 1024 channels: more A floats than one chunk packs), forward and backward; fast against reference.
+// panels shared unevenly by two threads, and batches split into image chunks (30 images of 100 tap rows × 2048
+// channels: more A floats than one chunk packs), forward and backward; fast against reference.
 TEST(ConvFast, TapDecomposedSmallMapsMatchTheReference) {
     const OpSpec& spec = op_by_name("conv2d");
     struct Case {
@@ -348,7 +348,7 @@ TEST(ConvFast, TapDecomposedSmallMapsMatchTheReference) {
     // the last two: 16 taps of stride 2 (the discriminator's 4×4/s2 blocks: smaller K blocks for the B block),
     // with two threads' dx rows each collecting several taps
     for (const Case& c : {Case{{3, 300, 4, 4}, {70, 300, 3, 3}, 1}, Case{{2, 20, 4, 4}, {300, 20, 3, 3}, 1},
-                          Case{{30, 1024, 4, 4}, {8, 1024, 3, 3}, 1}, Case{{30, 8, 4, 4}, {1024, 8, 3, 3}, 1},
+                          Case{{30, 2048, 4, 4}, {8, 2048, 3, 3}, 1}, Case{{30, 8, 4, 4}, {2048, 8, 3, 3}, 1},
                           Case{{4, 40, 8, 8}, {33, 40, 3, 3}, 1}, Case{{3, 40, 16, 16}, {70, 40, 4, 4}, 2},
                           Case{{2, 300, 8, 8}, {40, 300, 4, 4}, 2}}) {
         const Conv2dParams p = Conv2dParams::tf_same(int(c.w[2]), int(c.w[3]), c.stride, c.x[2], c.x[3]);
@@ -359,7 +359,7 @@ TEST(ConvFast, TapDecomposedSmallMapsMatchTheReference) {
         const OpRun f = run_op(true, spec, make, p, 23), r = run_op(false, spec, make, p, 23);
         const std::vector<Tensor>&of = f.outs, &gf = f.grads, &orf = r.outs, &gr = r.grads;
         const std::string what = shape_str(c.x) + " * " + shape_str(c.w);
-        // f32 dot products of up to 9·1024 terms (forward) or 9·1024 (data gradient) summed per tap, then over
+        // f32 dot products of up to 9·2048 terms summed per tap, then over
         // taps: a few ulps of the largest magnitude; a dropped K block, panel or chunk changes O(1) of it
         EXPECT_LE(scaled_err(of[0], orf[0]), 1e-5) << what;
         for (size_t i = 0; i < 3; ++i) EXPECT_LE(scaled_err(gf[i], gr[i]), 1e-5) << what << ", gradient " << i;

@@ -693,7 +693,7 @@ constexpr int64_t k_tap_kc = 256;                          // K block, at most
 // 9 taps at K = 256: it stays in L2 next to the A panels streaming through): 16 taps take K blocks of 144.
 constexpr int64_t k_tap_b_floats = 9 * 2 * 256 * 32;
 constexpr int64_t k_tap_np = 2;                            // 32-column panels per B block
-constexpr int64_t k_tap_max_pack = int64_t(4) << 20;       // A floats packed at once (16 MiB): images per chunk
+constexpr int64_t k_tap_max_pack = int64_t(8) << 20;       // A floats packed at once (32 MiB): images per chunk
 // The share of (tap, output position) pairs that read inside the input, below which the taps path is taken.
 constexpr double k_tap_max_valid = 0.9;
 
@@ -711,10 +711,8 @@ inline void tap_range(int64_t k, int64_t pad, int64_t s, int64_t in, int64_t out
     *hi = std::clamp<int64_t>(floor_div(in - 1 + pad - k, s) + 1, *lo, out);
 }
 
-bool use_taps(const Conv2dParams& p, const Conv2dGeom& g) {
-    if (p.pad_mode != PadMode::zeros || g.KH * g.KW < 2 || !have_avx512() ||
-        sgemm_kernel_in_use() != SgemmKernel::avx512)
-        return false;
+// Σ over taps of the output positions where the tap reads inside the input: A's rows per image.
+int64_t tap_valid(const Conv2dParams& p, const Conv2dGeom& g) {
     int64_t valid = 0;
     for (int64_t kh = 0; kh < g.KH; ++kh)
         for (int64_t kw = 0; kw < g.KW; ++kw) {
@@ -723,7 +721,14 @@ bool use_taps(const Conv2dParams& p, const Conv2dGeom& g) {
             tap_range(kw, p.pad_left, p.stride_w, g.W, g.Wo, &w0, &w1);
             valid += (h1 - h0) * (w1 - w0);
         }
-    return double(valid) < k_tap_max_valid * double(g.KH * g.KW * g.Ho * g.Wo);
+    return valid;
+}
+
+bool use_taps(const Conv2dParams& p, const Conv2dGeom& g) {
+    if (p.pad_mode != PadMode::zeros || g.KH * g.KW < 2 || !have_avx512() ||
+        sgemm_kernel_in_use() != SgemmKernel::avx512)
+        return false;
+    return double(tap_valid(p, g)) < k_tap_max_valid * double(g.KH * g.KW * g.Ho * g.Wo);
 }
 
 // The rows of images [n0, n0 + nimg) for every tap. Forward (backward = false): source x (channels H·W apart),
@@ -941,16 +946,18 @@ void tap_gemm(const TapRows& tr, const float* src, int64_t kstride, int64_t K, c
     });
 }
 
-// Images per chunk of the taps path: A's packed floats (about P·T·K per image) within k_tap_max_pack.
-int64_t tap_chunk(const Conv2dGeom& g, int64_t K) {
-    const int64_t per = std::max<int64_t>(1, g.Ho * g.Wo * g.KH * g.KW * K);
-    return std::clamp<int64_t>(k_tap_max_pack / per, 1, g.N);
+// Images per chunk of the taps path: A's packed floats within k_tap_max_pack, the chunks as even as they go (each
+// chunk packs all of w again: 7 + 1 images ran the 8×8 layer's data gradient no faster than the batched GEMM).
+int64_t tap_chunk(const Conv2dParams& p, const Conv2dGeom& g, int64_t K) {
+    const int64_t per = std::max<int64_t>(1, (tap_valid(p, g) + k_tap_mr * g.KH * g.KW) * K);
+    const int64_t most = std::clamp<int64_t>(k_tap_max_pack / per, 1, g.N), chunks = (g.N + most - 1) / most;
+    return (g.N + chunks - 1) / chunks;
 }
 
 void taps_forward(const Conv2dParams& p, const Conv2dGeom& g, const float* x, const float* w, const float* b,
                   float* y) {
     const int64_t P = g.Ho * g.Wo, T = g.KH * g.KW, ldo = (g.OC + k_tap_nr - 1) / k_tap_nr * k_tap_nr;
-    const int64_t nb = tap_chunk(g, g.C);
+    const int64_t nb = tap_chunk(p, g, g.C);
     for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
         const int64_t m = std::min(nb, g.N - n0), rows = m * P;
         const TapRows tr = tap_rows(p, g, n0, m, false);
@@ -973,7 +980,7 @@ void taps_forward(const Conv2dParams& p, const Conv2dGeom& g, const float* x, co
 
 void taps_backward_data(const Conv2dParams& p, const Conv2dGeom& g, const float* w, const float* dy, float* dx) {
     const int64_t HW = g.H * g.W, T = g.KH * g.KW, ldo = (g.C + k_tap_nr - 1) / k_tap_nr * k_tap_nr;
-    const int64_t nb = tap_chunk(g, g.OC);
+    const int64_t nb = tap_chunk(p, g, g.OC);
     for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
         const int64_t m = std::min(nb, g.N - n0), rows = m * HW;
         const TapRows tr = tap_rows(p, g, n0, m, true);
