@@ -20,6 +20,31 @@ bool set_fast_kernels(bool on);
 void transpose_planes_f32(int64_t planes, const int64_t* doff, const int64_t* soff, float* d, const float* s,
                           int64_t rows, int64_t cols, int64_t ss);
 
+/// The vector instruction sets the hand-written CPU paths may use. Each path checks simd_level() and falls back to
+/// the next one it has (every AVX-512 path has an AVX2 or a plain C++ sibling).
+enum class SimdLevel : int { scalar = 0, avx2 = 1, avx512 = 2 };
+
+/// The best level this CPU runs (AVX2 means AVX2 + FMA; AVX-512 means F + DQ + BW + VL), capped by the cap below.
+SimdLevel simd_level();
+/// The best level this CPU runs, whatever the cap.
+SimdLevel cpu_simd_level();
+/// Caps simd_level() for the whole process (tests run the AVX2 paths on an AVX-512 machine this way); returns the
+/// previous cap. FS_SIMD=scalar|avx2|avx512 in the environment sets the starting cap.
+SimdLevel set_simd_cap(SimdLevel cap);
+const char* simd_level_name(SimdLevel l);
+
+/// Caps the SIMD level for its lifetime and restores the previous cap after.
+class SimdCapGuard {
+ public:
+    explicit SimdCapGuard(SimdLevel cap) : m_prev(set_simd_cap(cap)) {}
+    ~SimdCapGuard() { set_simd_cap(m_prev); }
+    SimdCapGuard(const SimdCapGuard&) = delete;
+    SimdCapGuard& operator=(const SimdCapGuard&) = delete;
+
+ private:
+    SimdLevel m_prev;
+};
+
 /// Sets the setting for its lifetime and restores it after.
 class FastKernelsGuard {
  public:

@@ -23,6 +23,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #include "kernels/attention.h"
+#include "kernels/cpu/simd.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/sgemm.h"
 
@@ -79,9 +80,51 @@ float exp_shift_sum_scalar(const float* x, float shift, float* y, int64_t n) {
     return s;
 }
 
+// The AVX2 version of exp_shift_sum_avx512: the same reduction and polynomial, 8 lanes; 2^n is built in the
+// exponent bits ((n + 127) << 23), which the clamp at −87 keeps a normal number (n ≥ −126).
+__attribute__((target("avx2,fma"))) float exp_shift_sum_avx2(const float* x, float shift, float* y, int64_t n) {
+    const __m256 vshift = _mm256_set1_ps(shift), log2e = _mm256_set1_ps(1.44269504088896341f);
+    const __m256 ln2_hi = _mm256_set1_ps(0.693359375f), ln2_lo = _mm256_set1_ps(-2.12194440e-4f);
+    const __m256 lo = _mm256_set1_ps(-87.0f);
+    const __m256 c1 = _mm256_set1_ps(1.0f), c2 = _mm256_set1_ps(0.49999994f), c3 = _mm256_set1_ps(0.16666421f),
+                 c4 = _mm256_set1_ps(0.041667726f), c5 = _mm256_set1_ps(0.0083747637f),
+                 c6 = _mm256_set1_ps(0.0013859291f);
+    const __m256i bias = _mm256_set1_epi32(127);
+    __m256 acc = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_max_ps(lo, _mm256_sub_ps(_mm256_loadu_ps(x + i), vshift));
+        const __m256 k = _mm256_round_ps(_mm256_mul_ps(v, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m256 r = _mm256_fnmadd_ps(k, ln2_hi, v);
+        r = _mm256_fnmadd_ps(k, ln2_lo, r);
+        __m256 p = _mm256_fmadd_ps(c6, r, c5);
+        p = _mm256_fmadd_ps(p, r, c4);
+        p = _mm256_fmadd_ps(p, r, c3);
+        p = _mm256_fmadd_ps(p, r, c2);
+        p = _mm256_fmadd_ps(p, r, c1);
+        p = _mm256_fmadd_ps(p, r, c1);
+        const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), bias), 23);
+        const __m256 e = _mm256_mul_ps(p, _mm256_castsi256_ps(bits));  // p·2^k
+        _mm256_storeu_ps(y + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    float buf[8];
+    _mm256_storeu_ps(buf, acc);
+    float s = 0;
+    for (float b : buf) s += b;
+    for (; i < n; ++i) s += (y[i] = std::exp(x[i] - shift));
+    return s;
+}
+
 float exp_shift_sum(const float* x, float shift, float* y, int64_t n) {
-    static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-    return avx512 ? exp_shift_sum_avx512(x, shift, y, n) : exp_shift_sum_scalar(x, shift, y, n);
+    switch (simd_level()) {
+        case SimdLevel::avx512:
+            return exp_shift_sum_avx512(x, shift, y, n);
+        case SimdLevel::avx2:
+            return exp_shift_sum_avx2(x, shift, y, n);
+        default:
+            return exp_shift_sum_scalar(x, shift, y, n);
+    }
 }
 
 // --- small-D tiles -------------------------------------------------------------------------------------------
@@ -175,6 +218,52 @@ void dq_avx512(const float* dS, int64_t bq, int64_t bk, const float* kt, int64_t
     for (int64_t c0 = 0; c0 < D; c0 += 8) by_nc[std::min<int64_t>(8, D - c0) - 1](dS, bq, bk, kt, ldk, D, c0, dq);
 }
 
+// The AVX2 version: two rows × NC <= 4 channels (8 accumulator chains of 8 lanes, 15 of the 16 ymm registers with
+// the two row vectors and the key vector), each chain summed across its lanes at the end; a column tail (bk not a
+// multiple of 8) is added in scalar.
+__attribute__((target("avx2,fma"))) inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+template <int NC>
+__attribute__((target("avx2,fma"))) void dq_rows_avx2(const float* dS, int64_t bq, int64_t bk, const float* kt,
+                                                     int64_t ldk, int64_t D, int64_t c0, float* dq) {
+    const int64_t bv = bk / 8 * 8;
+    for (int64_t r = 0; r < bq; r += 2) {
+        const bool two = bq - r >= 2;
+        const float* g0 = dS + r * bk;
+        const float* g1 = two ? g0 + bk : g0;  // a lone last row is computed twice and stored once
+        __m256 a0[NC], a1[NC];
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; ++c) a0[c] = _mm256_setzero_ps(), a1[c] = _mm256_setzero_ps();
+        for (int64_t j = 0; j < bv; j += 8) {
+            const __m256 v0 = _mm256_loadu_ps(g0 + j), v1 = _mm256_loadu_ps(g1 + j);
+#pragma GCC unroll 4
+            for (int c = 0; c < NC; ++c) {
+                const __m256 kv = _mm256_loadu_ps(kt + (c0 + c) * ldk + j);
+                a0[c] = _mm256_fmadd_ps(v0, kv, a0[c]);
+                a1[c] = _mm256_fmadd_ps(v1, kv, a1[c]);
+            }
+        }
+        for (int c = 0; c < NC; ++c) {
+            float s0 = hsum8(a0[c]), s1 = hsum8(a1[c]);
+            const float* kc = kt + (c0 + c) * ldk;
+            for (int64_t j = bv; j < bk; ++j) s0 += g0[j] * kc[j], s1 += g1[j] * kc[j];
+            dq[r * D + c0 + c] += s0;
+            if (two) dq[(r + 1) * D + c0 + c] += s1;
+        }
+    }
+}
+
+void dq_avx2(const float* dS, int64_t bq, int64_t bk, const float* kt, int64_t ldk, int64_t D, float* dq) {
+    using Fn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, int64_t, float*);
+    static constexpr Fn by_nc[4] = {dq_rows_avx2<1>, dq_rows_avx2<2>, dq_rows_avx2<3>, dq_rows_avx2<4>};
+    for (int64_t c0 = 0; c0 < D; c0 += 4) by_nc[std::min<int64_t>(4, D - c0) - 1](dS, bq, bk, kt, ldk, D, c0, dq);
+}
+
 void dq_scalar(const float* dS, int64_t bq, int64_t bk, const float* kt, int64_t ldk, int64_t D, float* dq) {
     for (int64_t r = 0; r < bq; ++r)
         for (int64_t c = 0; c < D; ++c) {
@@ -264,9 +353,15 @@ constexpr std::array<RbFn, 4> rb_row() {
     return {rb_block<R, 1>, rb_block<R, 2>, rb_block<R, 3>, rb_block<R, 4>};
 }
 
+void rb_gemm_avx2(int64_t rows, int64_t n, int64_t K, const float* a, int64_t as, int64_t ak, const float* b,
+                  int64_t ldb, float* c, int64_t ldc, const float* row_scale, bool acc_in, float* row_max);
+
+// The register-blocked product on the best SIMD level the CPU has (AVX-512 or AVX2; callers check use_simd()).
 void rb_gemm(int64_t rows, int64_t n, int64_t K, const float* a, int64_t as, int64_t ak, const float* b,
              int64_t ldb, float* c, int64_t ldc, const float* row_scale, bool acc_in, float* row_max = nullptr) {
     if (row_max) std::fill(row_max, row_max + rows, -INFINITY);
+    if (simd_level() < SimdLevel::avx512)
+        return rb_gemm_avx2(rows, n, K, a, as, ak, b, ldb, c, ldc, row_scale, acc_in, row_max);
     static constexpr std::array<std::array<RbFn, 4>, 6> table = {rb_row<1>(), rb_row<2>(), rb_row<3>(),
                                                                  rb_row<4>(), rb_row<5>(), rb_row<6>()};
     for (int64_t c0 = 0; c0 < n; c0 += 64) {
@@ -285,6 +380,98 @@ void rb_gemm(int64_t rows, int64_t n, int64_t K, const float* a, int64_t as, int
     }
 }
 
+// The AVX2 version of rb_block: R ≤ 6 rows × W ≤ 2 vectors of 8 columns (12 of the 16 ymm registers), no masks:
+// rb_gemm_avx2 gives it whole vectors and does a column tail in scalar.
+#define FS_ATTN_IN_YMM(v) asm("" : "+x"(v))
+
+template <int R, int W>
+__attribute__((target("avx2,fma"))) void rb_block_avx2(const float* a, int64_t as, int64_t ak, const float* b,
+                                                      int64_t ldb, int64_t K, float* c, int64_t ldc,
+                                                      const float* row_scale, bool acc_in, float* row_max) {
+    __m256 acc[R][W];
+    if (acc_in) {
+#pragma GCC unroll 6
+        for (int i = 0; i < R; ++i) {
+            const __m256 sc = _mm256_set1_ps(row_scale ? row_scale[i] : 1.f);
+#pragma GCC unroll 2
+            for (int u = 0; u < W; ++u) acc[i][u] = _mm256_mul_ps(_mm256_loadu_ps(c + i * ldc + 8 * u), sc);
+        }
+    } else {
+#pragma GCC unroll 6
+        for (int i = 0; i < R; ++i)
+#pragma GCC unroll 2
+            for (int u = 0; u < W; ++u) acc[i][u] = _mm256_setzero_ps();
+    }
+    const float* ar[R];
+#pragma GCC unroll 6
+    for (int i = 0; i < R; ++i) ar[i] = a + i * as;
+    for (int64_t k = 0; k < K; ++k, b += ldb) {
+        __m256 bv[W];
+#pragma GCC unroll 2
+        for (int u = 0; u < W; ++u) {
+            bv[u] = _mm256_loadu_ps(b + 8 * u);
+            FS_ATTN_IN_YMM(bv[u]);
+        }
+        const int64_t ko = k * ak;
+#pragma GCC unroll 6
+        for (int i = 0; i < R; ++i) {
+            const __m256 av = _mm256_broadcast_ss(ar[i] + ko);
+#pragma GCC unroll 2
+            for (int u = 0; u < W; ++u) acc[i][u] = _mm256_fmadd_ps(av, bv[u], acc[i][u]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < R; ++i)
+#pragma GCC unroll 2
+        for (int u = 0; u < W; ++u) _mm256_storeu_ps(c + i * ldc + 8 * u, acc[i][u]);
+    if (row_max) {
+#pragma GCC unroll 6
+        for (int i = 0; i < R; ++i) {
+            __m256 mx = acc[i][0];
+            if (W > 1) mx = _mm256_max_ps(acc[i][W - 1], mx);
+            __m128 m = _mm_max_ps(_mm256_extractf128_ps(mx, 1), _mm256_castps256_ps128(mx));
+            m = _mm_max_ps(_mm_movehl_ps(m, m), m);
+            m = _mm_max_ss(_mm_shuffle_ps(m, m, 1), m);
+            row_max[i] = std::max(row_max[i], _mm_cvtss_f32(m));
+        }
+    }
+}
+
+using RbFn2 = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, float*, int64_t, const float*,
+                       bool, float*);
+
+template <int R>
+constexpr std::array<RbFn2, 2> rb_row_avx2() {
+    return {rb_block_avx2<R, 1>, rb_block_avx2<R, 2>};
+}
+
+// rb_gemm's contract with the AVX2 blocks: columns in blocks of 16 (the last block 8 when n mod 16 ≥ 8), then the
+// n mod 8 tail columns in scalar.
+void rb_gemm_avx2(int64_t rows, int64_t n, int64_t K, const float* a, int64_t as, int64_t ak, const float* b,
+                  int64_t ldb, float* c, int64_t ldc, const float* row_scale, bool acc_in, float* row_max) {
+    static constexpr std::array<std::array<RbFn2, 2>, 6> table = {rb_row_avx2<1>(), rb_row_avx2<2>(),
+                                                                  rb_row_avx2<3>(), rb_row_avx2<4>(),
+                                                                  rb_row_avx2<5>(), rb_row_avx2<6>()};
+    const int64_t nv = n / 8 * 8;
+    for (int64_t c0 = 0; c0 < nv; c0 += 16) {
+        const int64_t W = std::min<int64_t>(16, nv - c0) / 8;
+        for (int64_t r0 = 0, R = 0; r0 < rows; r0 += R) {
+            const int64_t left = rows - r0;
+            R = left == 7 || left == 8 ? 4 : std::min<int64_t>(6, left);
+            table[size_t(R - 1)][size_t(W - 1)](a + r0 * as, as, ak, b + c0, ldb, K, c + r0 * ldc + c0, ldc,
+                                                row_scale ? row_scale + r0 : nullptr, acc_in,
+                                                row_max ? row_max + r0 : nullptr);
+        }
+    }
+    for (int64_t i = 0; i < rows && nv < n; ++i)
+        for (int64_t j = nv; j < n; ++j) {
+            float s = acc_in ? c[i * ldc + j] * (row_scale ? row_scale[i] : 1.f) : 0.f;
+            for (int64_t k = 0; k < K; ++k) s += a[i * as + k * ak] * b[k * ldb + j];
+            c[i * ldc + j] = s;
+            if (row_max) row_max[i] = std::max(row_max[i], s);
+        }
+}
+
 // dS = P ⊙ (dP − Δ_r) · sc over one bq × bk tile, in place in dP.
 __attribute__((target("avx512f"))) void dscores_avx512(const float* P, float* dP, const float* delta, int64_t bq,
                                                        int64_t bk, float sc) {
@@ -301,10 +488,34 @@ __attribute__((target("avx512f"))) void dscores_avx512(const float* P, float* dP
     }
 }
 
-bool use_avx512() {
-    static const bool b = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-    return b;
+__attribute__((target("avx2,fma"))) void dscores_avx2(const float* P, float* dP, const float* delta, int64_t bq,
+                                                     int64_t bk, float sc) {
+    const __m256 vsc = _mm256_set1_ps(sc);
+    for (int64_t r = 0; r < bq; ++r) {
+        const __m256 dl = _mm256_set1_ps(delta[r]);
+        const float* pr = P + r * bk;
+        float* dpr = dP + r * bk;
+        int64_t j = 0;
+        for (; j + 8 <= bk; j += 8) {
+            const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(dpr + j), dl);
+            _mm256_storeu_ps(dpr + j, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(pr + j), d), vsc));
+        }
+        for (; j < bk; ++j) dpr[j] = pr[j] * (dpr[j] - delta[r]) * sc;
+    }
 }
+
+void dscores(const float* P, float* dP, const float* delta, int64_t bq, int64_t bk, float sc) {
+    if (simd_level() >= SimdLevel::avx512) return dscores_avx512(P, dP, delta, bq, bk, sc);
+    dscores_avx2(P, dP, delta, bq, bk, sc);
+}
+
+void dq_simd(const float* dS, int64_t bq, int64_t bk, const float* kt, int64_t ldk, int64_t D, float* dq) {
+    if (simd_level() >= SimdLevel::avx512) return dq_avx512(dS, bq, bk, kt, ldk, D, dq);
+    dq_avx2(dS, bq, bk, kt, ldk, D, dq);
+}
+
+// True when the tile products run on the register-blocked kernels (AVX-512 or AVX2 + FMA).
+bool use_simd() { return simd_level() >= SimdLevel::avx2; }
 
 // S = sc · Q Kᵀ for one tile, and each row's maximum in mx (when mx is non-null; the backward, which has the
 // row log-sum-exp, skips it): for small D, rb_gemm on qs (= sc · Q, prepared by the caller) and kt (the keys
@@ -312,7 +523,7 @@ bool use_avx512() {
 void tile_scores(const float* q, const float* qs, int64_t bq, const float* k, const float* kt, int64_t ldk,
                  int64_t bk, int64_t D, float sc, float* S, float* mx) {
     if (D <= k_small_d) {
-        if (use_avx512()) {
+        if (use_simd()) {
             rb_gemm(bq, bk, D, qs, D, 1, kt, ldk, S, bk, nullptr, false, mx);
         } else {
             scores_scalar(q, bq, D, kt, ldk, bk, sc, S, mx);
@@ -344,7 +555,7 @@ std::vector<float> transposed_keys(const float* k, const Dims& d, int64_t ldk) {
 void forward_one(const AttentionParams& prm, const Dims& d, const float* q, const float* k, const float* v, float* o,
                  float* lse, bool want_o, int64_t r_begin, int64_t r_end) {
     const float sc = float(prm.scale);
-    const bool fast = use_avx512();
+    const bool fast = use_simd();
     const int64_t ldk = padded_ld(d.M);
     const std::vector<float> kt = transposed_keys(k, d, ldk);
     std::vector<float> S(static_cast<size_t>(k_bq * k_bk)), m(static_cast<size_t>(k_bq)), l(static_cast<size_t>(k_bq));
@@ -396,7 +607,7 @@ void backward_one(const AttentionParams& prm, const Dims& d, const float* q, con
                   const float* o, const float* dout, float* dq, float* dk, float* dv, int64_t r_begin,
                   int64_t r_end, const float* lse_saved) {
     const float sc = float(prm.scale);
-    const bool fast = use_avx512();
+    const bool fast = use_simd();
     const bool small = d.D <= k_small_d;
     std::vector<float> lse(static_cast<size_t>(d.N)), delta(static_cast<size_t>(d.N));
     if (lse_saved) std::copy(lse_saved + r_begin, lse_saved + r_end, lse.begin() + r_begin);
@@ -436,7 +647,7 @@ void backward_one(const AttentionParams& prm, const Dims& d, const float* q, con
                 // dV_j += Pᵀ dO_i;  dP = dO_i V_jᵀ;  dS = P ⊙ (dP − Δ)·scale (in place in dP)
                 rb_gemm(bk, d.E, bq, P.data(), 1, bk, dob, d.E, dv + j0 * d.E, d.E, nullptr, true);
                 rb_gemm(bq, bk, d.E, dob, d.E, 1, vt.data() + j0, ldk, dP.data(), bk, nullptr, false);
-                dscores_avx512(P.data(), dP.data(), delta.data() + i0, bq, bk, sc);
+                dscores(P.data(), dP.data(), delta.data() + i0, bq, bk, sc);
             } else {
                 sgemm(true, false, bk, d.E, bq, 1.f, P.data(), bk, dob, d.E, 1.f, dv + j0 * d.E, d.E);
                 sgemm(false, true, bq, bk, d.E, 1.f, dob, d.E, v + j0 * d.E, d.E, 0.f, dP.data(), bk);
@@ -450,7 +661,7 @@ void backward_one(const AttentionParams& prm, const Dims& d, const float* q, con
             // dQ_i += dS K_j;  dK_j += dSᵀ Q_i
             if (small) {
                 if (fast) {
-                    dq_avx512(dP.data(), bq, bk, kt.data() + j0, ldk, d.D, dq + i0 * d.D);
+                    dq_simd(dP.data(), bq, bk, kt.data() + j0, ldk, d.D, dq + i0 * d.D);
                     rb_gemm(d.D, bk, bq, qb, 1, d.D, dP.data(), bk, dkt.data() + j0, ldk, nullptr, true);
                 } else {
                     dq_scalar(dP.data(), bq, bk, kt.data() + j0, ldk, d.D, dq + i0 * d.D);

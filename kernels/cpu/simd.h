@@ -5,6 +5,8 @@
 // kernels' files only).
 #pragma once
 
+#include "kernels/fast.h"
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -15,11 +17,10 @@
 #define FS_X86_SIMD 1
 
 namespace fs {
-/// True when this CPU runs AVX-512F (checked once).
-inline bool cpu_has_avx512f() {
-    static const bool b = __builtin_cpu_supports("avx512f");
-    return b;
-}
+/// True when the AVX-512 paths may run: the CPU has AVX-512 (F, DQ, BW, VL) and the SIMD cap allows it.
+inline bool cpu_has_avx512f() { return simd_level() >= SimdLevel::avx512; }
+/// True when the AVX2 + FMA paths may run (also on an AVX-512 CPU: they are the fallback of the AVX-512 ones).
+inline bool cpu_has_avx2() { return simd_level() >= SimdLevel::avx2; }
 
 /// Transposes the 16 × 16 floats in r[0..16) in registers (row i becomes column i): the packing step of the GEMM
 /// and convolution paths where packing is a transpose.
