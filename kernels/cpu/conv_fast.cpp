@@ -284,10 +284,17 @@ constexpr int64_t k_direct_small_oc = 4;  // any map size
 constexpr int64_t k_direct_min_wo = 16;   // any OC (at 16 the direct and GEMM paths measured even)
 constexpr int64_t k_direct_s2_max_k = 256;
 
-bool use_direct(const Conv2dParams& p, const Conv2dGeom& g) {
+// AVX2 backward passes (both gradients) with more output channels than this take the GEMM paths: its weight
+// gradient holds at most 3 channels × 3 taps in the 16 ymm registers (a load per 1.5 FMAs), and on Zen 3 the
+// decoder's 128→256 at 32 px and 256→512 at 16 px ran 25-45 % slower direct than im2col + SGEMM, while the
+// 64→64 at 64 px and the heads ran faster (bench/ conv2d cases, minimum of 5, interleaved).
+constexpr int64_t k_direct_avx2_bwd_max_oc = 64;
+
+bool use_direct(const Conv2dParams& p, const Conv2dGeom& g, bool backward = false) {
     // 1×1 convs need no im2col, and their GEMM (y = W · x[n]) measured 10-40 % faster than the direct kernels,
     // whose tap loop is only C long.
-    if (is_pointwise(p, g) || p.stride_h != p.stride_w || !have_avx512()) return false;
+    if (is_pointwise(p, g) || p.stride_h != p.stride_w || !cpu_has_avx2()) return false;
+    if (backward && !have_avx512() && g.OC > k_direct_avx2_bwd_max_oc) return false;
     if (p.stride_h == 1) return g.OC <= k_direct_small_oc || g.Wo >= k_direct_min_wo;
     // Stride 2 (forward and weight gradient only, see conv2d_backward_fast) pays off where the GEMM's K = C·KH·KW is
     // short: the discriminator's first conv (K = 96) gained ~25 %, while the encoder's 3×3 blocks (K >= 576) ran
@@ -373,19 +380,26 @@ inline __mmask16 lanes(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask
 // output plane (`out`), and which lanes are real.
 struct Seg {
     int64_t in, out;
-    __mmask16 m;
+    __mmask16 m;  // the AVX-512 kernels' lanes
+    int len;      // real lanes (the AVX2 kernels: 8-lane segments, stored in part when len < 8)
 };
 
 // The segments covering rows × cols outputs, row by row: output (r, q) reads input offset
 // r·in_row + q and is stored at r·out_row + q. Kernels take them 4 at a time (a tile may span rows).
-std::vector<Seg> segments(int64_t rows, int64_t cols, int64_t in_row, int64_t out_row) {
+std::vector<Seg> segments(int64_t rows, int64_t cols, int64_t in_row, int64_t out_row, int64_t width = 16) {
     std::vector<Seg> s;
-    s.reserve(static_cast<size_t>(rows * ((cols + 15) / 16)));
+    s.reserve(static_cast<size_t>(rows * ((cols + width - 1) / width)));
     for (int64_t r = 0; r < rows; ++r)
-        for (int64_t q = 0; q < cols; q += 16) s.push_back({r * in_row + q, r * out_row + q, lanes(cols - q)});
+        for (int64_t q = 0; q < cols; q += width)
+            s.push_back({r * in_row + q, r * out_row + q, lanes(cols - q), int(std::min(width, cols - q))});
     return s;
 }
 constexpr int64_t k_tile_segs = 4;
+
+// The scratch floats added past the padded input and the padded dy: the AVX2 kernels load whole 8-lane vectors
+// for segments of fewer real lanes (their outputs in those lanes are never stored), which may read up to 7 floats
+// past a plane's last row.
+constexpr int64_t k_direct_slack = 16;
 
 // Forward, NO output channels × V segments: acc = bias; for every (c, tap t) of the kernel,
 // acc[o][v] += wt[c][t][o] · xs[c][toff[t] + seg_v.in]. xp = the image's phased input (channels cstride apart),
@@ -523,6 +537,157 @@ FS_TARGET_AVX512 void direct_bwd_w_taps(const float* xc0, const int64_t* koff, c
         }
 }
 
+// --- the direct kernels with AVX2 + FMA: the same loops on 8-lane segments -------------------------------------
+// 16 ymm registers instead of 32 zmm: NO·V accumulators + V loaded vectors + 1 broadcast ≤ 16 (tile shapes from
+// direct_segs_avx2). No masks: a segment of fewer than 8 real lanes loads whole vectors (k_direct_slack) and
+// stores only its real lanes.
+#define FS_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define FS_IN_YMM(v) asm("" : "+x"(v))
+
+FS_TARGET_AVX2 inline void store_lanes(float* p, __m256 v, int n) {
+    if (n >= 8) return _mm256_storeu_ps(p, v);
+    alignas(32) float t[8];
+    _mm256_store_ps(t, v);
+    for (int i = 0; i < n; ++i) p[i] = t[i];
+}
+
+FS_TARGET_AVX2 inline float hsum_ymm(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+// The first n (< 8) lanes as a maskload mask.
+FS_TARGET_AVX2 inline __m256i lane_mask8(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+template <int NO, int V>
+FS_TARGET_AVX2 void direct_fwd_tile_avx2(const float* xp, const Seg* seg, int64_t C, int64_t cstride,
+                                         const int64_t* toff, int64_t taps, const float* wt, const float* bias,
+                                         float* y, int64_t ystride) {
+    __m256 acc[NO][V];
+    int64_t in[V];
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) in[v] = seg[v].in;
+#pragma GCC unroll 8
+    for (int o = 0; o < NO; ++o)
+#pragma GCC unroll 8
+        for (int v = 0; v < V; ++v) acc[o][v] = _mm256_set1_ps(bias ? bias[o] : 0.f);
+    for (int64_t c = 0; c < C; ++c, xp += cstride)
+        for (int64_t t = 0; t < taps; ++t, wt += NO) {
+            const float* xr = xp + toff[t];
+            __m256 xv[V];
+#pragma GCC unroll 8
+            for (int v = 0; v < V; ++v) {
+                xv[v] = _mm256_loadu_ps(xr + in[v]);
+                FS_IN_YMM(xv[v]);
+            }
+#pragma GCC unroll 8
+            for (int o = 0; o < NO; ++o) {
+                const __m256 wv = _mm256_broadcast_ss(wt + o);
+#pragma GCC unroll 8
+                for (int v = 0; v < V; ++v) acc[o][v] = _mm256_fmadd_ps(wv, xv[v], acc[o][v]);
+            }
+        }
+#pragma GCC unroll 8
+    for (int o = 0; o < NO; ++o)
+#pragma GCC unroll 8
+        for (int v = 0; v < V; ++v) store_lanes(y + o * ystride + seg[v].out, acc[o][v], seg[v].len);
+}
+
+template <int CB, int V>
+FS_TARGET_AVX2 void direct_bwd_data_tile_avx2(const float* dq, const Seg* seg, int64_t OC, int64_t qplane,
+                                              int64_t Wq, int64_t KH, int64_t KW, const float* w2, int64_t C,
+                                              float* out, int64_t ostride) {
+    __m256 acc[CB][V];
+    int64_t in[V];
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) in[v] = seg[v].in;
+#pragma GCC unroll 8
+    for (int j = 0; j < CB; ++j)
+#pragma GCC unroll 8
+        for (int v = 0; v < V; ++v) acc[j][v] = _mm256_setzero_ps();
+    for (int64_t o = 0; o < OC; ++o)
+        for (int64_t kh = 0; kh < KH; ++kh) {
+            const float* dr = dq + o * qplane - kh * Wq;
+            const float* wr = w2 + (o * KH + kh) * KW * C;
+            for (int64_t kw = 0; kw < KW; ++kw, wr += C) {
+                __m256 dv[V];
+#pragma GCC unroll 8
+                for (int v = 0; v < V; ++v) {
+                    dv[v] = _mm256_loadu_ps(dr + in[v] - kw);
+                    FS_IN_YMM(dv[v]);
+                }
+#pragma GCC unroll 8
+                for (int j = 0; j < CB; ++j) {
+                    const __m256 wv = _mm256_broadcast_ss(wr + j);
+#pragma GCC unroll 8
+                    for (int v = 0; v < V; ++v) acc[j][v] = _mm256_fmadd_ps(wv, dv[v], acc[j][v]);
+                }
+            }
+        }
+#pragma GCC unroll 8
+    for (int j = 0; j < CB; ++j)
+#pragma GCC unroll 8
+        for (int v = 0; v < V; ++v) store_lanes(out + j * ostride + seg[v].out, acc[j][v], seg[v].len);
+}
+
+template <int NO, int KG>
+FS_TARGET_AVX2 void direct_bwd_w_taps_avx2(const float* xc0, const int64_t* koff, const float* dy0, int64_t N,
+                                           int64_t xn_stride, int64_t dyn_stride, int64_t Ho, int64_t Wo, int64_t Ws,
+                                           float* out, int64_t ostride, bool add) {
+    __m256 acc[NO][KG];
+#pragma GCC unroll 8
+    for (int o = 0; o < NO; ++o)
+#pragma GCC unroll 8
+        for (int k = 0; k < KG; ++k) acc[o][k] = _mm256_setzero_ps();
+    const int64_t oplane = Ho * Wo, full = Wo / 8 * 8;
+    const __m256i mt = lane_mask8(Wo - full);
+    int64_t ko[KG];
+#pragma GCC unroll 8
+    for (int k = 0; k < KG; ++k) ko[k] = koff[k];
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t oh = 0; oh < Ho; ++oh) {
+            const float* xr = xc0 + n * xn_stride + oh * Ws;
+            const float* dr = dy0 + n * dyn_stride + oh * Wo;
+            for (int64_t ow = 0; ow < full; ow += 8) {
+                __m256 dv[NO];
+#pragma GCC unroll 8
+                for (int o = 0; o < NO; ++o) {
+                    dv[o] = _mm256_loadu_ps(dr + o * oplane + ow);
+                    FS_IN_YMM(dv[o]);
+                }
+#pragma GCC unroll 8
+                for (int k = 0; k < KG; ++k) {
+                    __m256 xv = _mm256_loadu_ps(xr + ko[k] + ow);
+                    FS_IN_YMM(xv);
+#pragma GCC unroll 8
+                    for (int o = 0; o < NO; ++o) acc[o][k] = _mm256_fmadd_ps(dv[o], xv, acc[o][k]);
+                }
+            }
+            if (full < Wo) {
+                __m256 dv[NO];
+#pragma GCC unroll 8
+                for (int o = 0; o < NO; ++o) dv[o] = _mm256_maskload_ps(dr + o * oplane + full, mt);
+#pragma GCC unroll 8
+                for (int k = 0; k < KG; ++k) {
+                    const __m256 xv = _mm256_maskload_ps(xr + ko[k] + full, mt);
+#pragma GCC unroll 8
+                    for (int o = 0; o < NO; ++o) acc[o][k] = _mm256_fmadd_ps(dv[o], xv, acc[o][k]);
+                }
+            }
+        }
+#pragma GCC unroll 8
+    for (int o = 0; o < NO; ++o)
+#pragma GCC unroll 8
+        for (int k = 0; k < KG; ++k) {
+            const float r = hsum_ymm(acc[o][k]);
+            out[o * ostride + k] = add ? out[o * ostride + k] + r : r;
+        }
+}
+
 using FwdTile = void (*)(const float*, const Seg*, int64_t, int64_t, const int64_t*, int64_t, const float*,
                          const float*, float*, int64_t);
 using BwdDataTile = void (*)(const float*, const Seg*, int64_t, int64_t, int64_t, int64_t, int64_t, const float*,
@@ -552,11 +717,57 @@ const BwdWTaps k_bwd_w_taps[k_wb_oc][k_wb_taps] = {FS_ROW5(direct_bwd_w_taps, 1)
                                                    FS_ROW5(direct_bwd_w_taps, 7), FS_ROW5(direct_bwd_w_taps, 8)};
 #undef FS_ROW5
 
+// The AVX2 tables: blocks of up to 6 channels (forward: output channels; backward data: input channels) ×
+// direct_segs_avx2(block) segments of 8, and for the weight gradient NO output channels × KG taps with
+// NO·KG + NO + 1 ≤ 16 registers (direct_wb_oc_avx2).
+#define FS_ROW4(T, A) \
+    { T<A, 1>, T<A, 2>, T<A, 3>, T<A, 4> }
+const FwdTile k_fwd_tiles2[k_cb][k_tile_segs] = {
+    FS_ROW4(direct_fwd_tile_avx2, 1), FS_ROW4(direct_fwd_tile_avx2, 2), FS_ROW4(direct_fwd_tile_avx2, 3),
+    FS_ROW4(direct_fwd_tile_avx2, 4), FS_ROW4(direct_fwd_tile_avx2, 5), FS_ROW4(direct_fwd_tile_avx2, 6)};
+const BwdDataTile k_bwd_data_tiles2[k_cb][k_tile_segs] = {
+    FS_ROW4(direct_bwd_data_tile_avx2, 1), FS_ROW4(direct_bwd_data_tile_avx2, 2),
+    FS_ROW4(direct_bwd_data_tile_avx2, 3), FS_ROW4(direct_bwd_data_tile_avx2, 4),
+    FS_ROW4(direct_bwd_data_tile_avx2, 5), FS_ROW4(direct_bwd_data_tile_avx2, 6)};
+#undef FS_ROW4
+#define FS_ROW5(T, A) \
+    { T<A, 1>, T<A, 2>, T<A, 3>, T<A, 4>, T<A, 5> }
+constexpr int64_t k_wb_oc2 = 7;
+const BwdWTaps k_bwd_w_taps2[k_wb_oc2][k_wb_taps] = {
+    FS_ROW5(direct_bwd_w_taps_avx2, 1), FS_ROW5(direct_bwd_w_taps_avx2, 2), FS_ROW5(direct_bwd_w_taps_avx2, 3),
+    FS_ROW5(direct_bwd_w_taps_avx2, 4), FS_ROW5(direct_bwd_w_taps_avx2, 5), FS_ROW5(direct_bwd_w_taps_avx2, 6),
+    FS_ROW5(direct_bwd_w_taps_avx2, 7)};
+#undef FS_ROW5
+
+// Segments per AVX2 tile for a block of nb channels: nb·V accumulators + V vectors + 1 broadcast ≤ 16.
+int64_t direct_segs_avx2(int64_t nb) { return nb <= 2 ? 4 : nb <= 4 ? 3 : 2; }
+// Output channels per AVX2 weight-gradient block for kg taps: no·kg + no + 1 ≤ 16.
+int64_t direct_wb_oc_avx2(int64_t kg) { return std::min<int64_t>(k_wb_oc2, 15 / (kg + 1)); }
+
+// What the direct drivers run: the AVX-512 kernels on 16-lane segments, or the AVX2 ones on 8-lane segments.
+struct DirectIsa {
+    bool avx512;
+    int64_t width;  // lanes per segment
+    explicit DirectIsa(bool a) : avx512(a), width(a ? 16 : 8) {}
+    // segments per tile for blocks whose first (largest) block has nb channels
+    int64_t tile_segs(int64_t nb) const { return avx512 ? k_tile_segs : direct_segs_avx2(nb); }
+    FwdTile fwd(int64_t nb, int64_t ns) const { return (avx512 ? k_fwd_tiles : k_fwd_tiles2)[nb - 1][ns - 1]; }
+    BwdDataTile bwd_data(int64_t cb, int64_t ns) const {
+        return (avx512 ? k_bwd_data_tiles : k_bwd_data_tiles2)[cb - 1][ns - 1];
+    }
+    int64_t wb_oc(int64_t kg) const { return avx512 ? std::min(k_wb_oc, k_wb_acc / kg) : direct_wb_oc_avx2(kg); }
+    BwdWTaps bwd_w(int64_t no, int64_t kg) const {
+        return avx512 ? k_bwd_w_taps[no - 1][kg - 1] : k_bwd_w_taps2[no - 1][kg - 1];
+    }
+};
+
 void direct_forward(const Conv2dParams& p, const Conv2dGeom& g, const float* x, const float* w, const float* b,
                     float* y) {
+    const DirectIsa isa(have_avx512());
     const Phased ph(p, g);
     const int64_t taps = g.KH * g.KW, CT = g.C * taps, P = g.Ho * g.Wo, OC = g.OC;
-    float* xs = t_pad.get(g.N * g.C * ph.cstride);
+    float* xs = t_pad.get(g.N * g.C * ph.cstride + k_direct_slack);
+    std::fill(xs + g.N * g.C * ph.cstride, xs + g.N * g.C * ph.cstride + k_direct_slack, 0.f);
     pad_input(p, g, ph, x, xs);
     // Output channels in blocks of up to k_cb; block [o0, o0 + nb) packs its weights at wt + o0·CT as
     // [c][kh][kw][j]: one tap's nb weights side by side.
@@ -566,16 +777,16 @@ void direct_forward(const Conv2dParams& p, const Conv2dGeom& g, const float* x, 
         for (int64_t j = 0; j < nb; ++j)
             for (int64_t ct = 0; ct < CT; ++ct) wt[o0 * CT + ct * nb + j] = w[(o0 + j) * CT + ct];
     }
-    const std::vector<Seg> segs = segments(g.Ho, g.Wo, ph.Ws, g.Wo);
-    const int64_t nseg = int64_t(segs.size()), tiles = (nseg + k_tile_segs - 1) / k_tile_segs;
+    const std::vector<Seg> segs = segments(g.Ho, g.Wo, ph.Ws, g.Wo, isa.width);
+    const int64_t tseg = isa.tile_segs(std::min(k_cb, OC));
+    const int64_t nseg = int64_t(segs.size()), tiles = (nseg + tseg - 1) / tseg;
     par(g.N * tiles, g.N * P * CT * OC, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
-            const int64_t n = i / tiles, s0 = i % tiles * k_tile_segs, ns = std::min(k_tile_segs, nseg - s0);
+            const int64_t n = i / tiles, s0 = i % tiles * tseg, ns = std::min(tseg, nseg - s0);
             for (int64_t o0 = 0; o0 < OC; o0 += k_cb) {
                 const int64_t nb = std::min(k_cb, OC - o0);
-                k_fwd_tiles[nb - 1][ns - 1](xs + n * g.C * ph.cstride, segs.data() + s0, g.C, ph.cstride,
-                                            ph.toff.data(), taps, wt + o0 * CT, b ? b + o0 : nullptr,
-                                            y + (n * OC + o0) * P, P);
+                isa.fwd(nb, ns)(xs + n * g.C * ph.cstride, segs.data() + s0, g.C, ph.cstride, ph.toff.data(), taps,
+                                wt + o0 * CT, b ? b + o0 : nullptr, y + (n * OC + o0) * P, P);
             }
         }
     });
@@ -585,11 +796,12 @@ void direct_backward(const Conv2dParams& p, const Conv2dGeom& g, const float* x,
                      float* dx, float* dw) {
     const int64_t Hp = g.H + p.pad_top + p.pad_bottom, Wp = g.W + p.pad_left + p.pad_right, plane = Hp * Wp;
     const int64_t taps = g.KH * g.KW, OC = g.OC, P = g.Ho * g.Wo;
+    const DirectIsa isa(have_avx512());
     if (dw) {
         const Phased ph(p, g);
         float* xs = t_pad.get(g.N * g.C * ph.cstride);
         pad_input(p, g, ph, x, xs);
-        const int64_t kgmax = std::min(k_wb_taps, g.KW), ob = std::min(k_wb_oc, k_wb_acc / kgmax);
+        const int64_t kgmax = std::min(k_wb_taps, g.KW), ob = isa.wb_oc(kgmax);
         const int64_t oblocks = (OC + ob - 1) / ob;
         // The images in chunks whose dy rows for one oc block stay in L2 (~384 KiB) while every (c, kh) of the
         // block reads them; each chunk's sums are added to the last. Streaming all N images per (c, kh) instead
@@ -599,9 +811,9 @@ void direct_backward(const Conv2dParams& p, const Conv2dGeom& g, const float* x,
             const int64_t no = std::min(ob, OC - o0);
             for (int64_t kw0 = 0; kw0 < g.KW; kw0 += kgmax) {
                 const int64_t kg = std::min(kgmax, g.KW - kw0), t0 = kh * g.KW + kw0;
-                k_bwd_w_taps[no - 1][kg - 1](xs + n0 * g.C * ph.cstride + c * ph.cstride, ph.toff.data() + t0,
-                                             dy + n0 * OC * P + o0 * P, n1 - n0, g.C * ph.cstride, OC * P, g.Ho, g.Wo,
-                                             ph.Ws, dw + (o0 * g.C + c) * taps + t0, g.C * taps, add);
+                isa.bwd_w(no, kg)(xs + n0 * g.C * ph.cstride + c * ph.cstride, ph.toff.data() + t0,
+                                  dy + n0 * OC * P + o0 * P, n1 - n0, g.C * ph.cstride, OC * P, g.Ho, g.Wo, ph.Ws,
+                                  dw + (o0 * g.C + c) * taps + t0, g.C * taps, add);
             }
         };
         const int threads = in_parallel_region() ? 1 : num_threads();
@@ -625,7 +837,8 @@ void direct_backward(const Conv2dParams& p, const Conv2dGeom& g, const float* x,
     if (!dx) return;
     // dyq: dy with KH−1 zero rows above and below, KW−1 zero columns left and right.
     const int64_t Hq = g.Ho + 2 * (g.KH - 1), Wq = g.Wo + 2 * (g.KW - 1), qplane = Hq * Wq;
-    float* dyq = t_dy.get(g.N * OC * qplane);
+    float* dyq = t_dy.get(g.N * OC * qplane + k_direct_slack);
+    std::fill(dyq + g.N * OC * qplane, dyq + g.N * OC * qplane + k_direct_slack, 0.f);
     par(g.N * OC, g.N * OC * qplane, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
             float* q = dyq + i * qplane;
@@ -641,9 +854,11 @@ void direct_backward(const Conv2dParams& p, const Conv2dGeom& g, const float* x,
     // Zero padding: only the gradient of the real cells is needed, computed straight into dx. Reflect: the whole
     // padded gradient of a block of channels into a buffer, then every padded cell folded onto its mirror source.
     const bool reflect = p.pad_mode == PadMode::reflect;
-    const std::vector<Seg> segs = reflect ? segments(Hp, Wp, Wq, Wp) : segments(g.H, g.W, Wq, g.W);
+    const std::vector<Seg> segs =
+        reflect ? segments(Hp, Wp, Wq, Wp, isa.width) : segments(g.H, g.W, Wq, g.W, isa.width);
     const int64_t base = reflect ? 0 : p.pad_top * Wq + p.pad_left;  // dq offset of the first computed cell
     const int64_t nseg = int64_t(segs.size()), groups = (g.C + k_cb - 1) / k_cb;
+    const int64_t tseg = isa.tile_segs(std::min(k_cb, g.C));
     par(g.N * groups, g.N * P * g.C * taps * OC, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
             const int64_t n = i / groups, c0 = i % groups * k_cb, cb = std::min(k_cb, g.C - c0);
@@ -651,9 +866,9 @@ void direct_backward(const Conv2dParams& p, const Conv2dGeom& g, const float* x,
             float* dxn = dx + (n * g.C + c0) * g.H * g.W;
             float* out = reflect ? t_tmp.get(k_cb * plane) : dxn;
             const int64_t ochan = reflect ? plane : g.H * g.W;
-            for (int64_t s0 = 0; s0 < nseg; s0 += k_tile_segs)
-                k_bwd_data_tiles[cb - 1][std::min(k_tile_segs, nseg - s0) - 1](dqn, segs.data() + s0, OC, qplane, Wq,
-                                                                               g.KH, g.KW, w2 + c0, g.C, out, ochan);
+            for (int64_t s0 = 0; s0 < nseg; s0 += tseg)
+                isa.bwd_data(cb, std::min(tseg, nseg - s0))(dqn, segs.data() + s0, OC, qplane, Wq, g.KH, g.KW,
+                                                            w2 + c0, g.C, out, ochan);
             if (reflect) {
                 std::memset(dxn, 0, size_t(cb * g.H * g.W) * sizeof(float));
                 for (int64_t j = 0; j < cb; ++j)
@@ -1207,7 +1422,7 @@ void conv2d_backward_fast(const Conv2dParams& p, const Conv2dGeom& g, const floa
     if (db) bias_grad(g, dy, db);
     if (!dx && !dw) return;
 #if FS_CONV_X86
-    if (use_direct(p, g)) {
+    if (use_direct(p, g, true)) {
         // Stride 2: only the weight gradient is direct; the data gradient takes the GEMM path below (Wᵀ · dy and
         // col2im need no im2col).
         const bool dx_direct = p.stride_h == 1;
