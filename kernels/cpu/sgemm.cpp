@@ -88,6 +88,8 @@ namespace {
 constexpr int64_t k_kc = 256;
 constexpr int64_t k_nc = 512;
 constexpr int k_max_mr = 16, k_max_nr = 32;  // bounds of every kernel's tile (the edge-tile buffer)
+// Rows of A packed at once on the BLIS-order path (AVX2): 20 row panels of 6, 120 KiB at KC = 256, in L2.
+constexpr int64_t k_mc = 120;
 
 // Problems below this many flops run in the calling thread: the hand-off to a worker costs a few µs.
 constexpr double k_parallel_min_flops = 2.0 * 96 * 96 * 96;
@@ -357,7 +359,10 @@ std::atomic<SgemmKernel> g_forced{SgemmKernel::automatic};
 SgemmKernel kernel_now() {
     static const SgemmKernel best = best_kernel();
     SgemmKernel f = g_forced.load(std::memory_order_relaxed);
-    return f == SgemmKernel::automatic ? best : f;
+    if (f != SgemmKernel::automatic) return f;
+    if (best == SgemmKernel::avx512 && simd_level() < SimdLevel::avx512)  // the SIMD cap (kernels/fast.h)
+        return simd_level() >= SimdLevel::avx2 ? SgemmKernel::avx2 : SgemmKernel::generic;
+    return best;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -477,7 +482,8 @@ void gemm_blocked(const KernelInfo& ki, bool trans_a, bool trans_b, int64_t M, i
     const int64_t kc_max = balanced_block(K, k_kc, 8);
     const int64_t nc_max = balanced_block(N, k_nc, NR);
     float* bpack = t_pack_b.get(kc_max * ceil_div(nc_max, NR) * NR);
-    float* apack = t_pack_a.get(kc_max * MR);
+    float* apack = t_pack_a.get(kc_max * (avx512 ? MR : ceil_div(k_mc, MR) * MR));
+    float* ablock = apack;
     alignas(64) float tile[k_max_mr * k_max_nr];
     for (int64_t jc = 0; jc < N; jc += nc_max) {
         const int64_t nc = std::min(nc_max, N - jc);
@@ -497,6 +503,38 @@ void gemm_blocked(const KernelInfo& ki, bool trans_a, bool trans_b, int64_t M, i
                                  : LinePrefetch(B + pn * ldb + jn, kn, ldb, nn);
             }
             const int64_t calls = ceil_div(M, MR) * ceil_div(nc, NR);
+            if (!avx512) {
+                // AVX2 (and generic): BLIS order. A block of k_mc rows is packed first (it stays in L2) and each
+                // B panel, once in L1, serves all of the block's row panels: per k the kernel streams 6 A floats
+                // instead of 16 B floats from L2 (Zen 3's L2 is half Zen 4's, and the B block does not fit it).
+                for (int64_t ic = 0; ic < M; ic += k_mc) {
+                    const int64_t mc = std::min(k_mc, M - ic);
+                    for (int64_t ir = 0; ir < mc; ir += MR)
+                        pack_a(trans_a, A, lda, ic + ir, pc, std::min<int64_t>(MR, mc - ir), kc, MR, false,
+                               ablock + (ir / MR) * kc * MR);
+                    for (int64_t jr = 0; jr < nc; jr += NR) {
+                        const int64_t n = std::min<int64_t>(NR, nc - jr);
+                        const float* bpanel = bpack + (jr / NR) * kc * NR;
+                        for (int64_t ir = 0; ir < mc; ir += MR) {
+                            next_b.budget = ceil_div(next_b.total(), calls);
+                            const int64_t m = std::min<int64_t>(MR, mc - ir);
+                            const float* apanel = ablock + (ir / MR) * kc * MR;
+                            float* c = C + (ic + ir) * ldc + jc + jr;
+                            if (m == MR && n == NR) {
+                                ki.fn(kc, apanel, bpanel, c, ldc, alpha, beta_k, &next_b);
+                            } else {
+                                ki.fn(kc, apanel, bpanel, tile, NR, alpha, 0.0f, &next_b);
+                                for (int64_t i = 0; i < m; ++i)
+                                    for (int64_t j = 0; j < n; ++j) {
+                                        float& cij = c[i * ldc + j];
+                                        cij = beta_k == 0.0f ? tile[i * NR + j] : tile[i * NR + j] + beta_k * cij;
+                                    }
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
             for (int64_t ic = 0; ic < M; ic += MR) {
                 const int64_t m = std::min<int64_t>(MR, M - ic);
                 pack_a(trans_a, A, lda, ic, pc, m, kc, MR, avx512, apack);
