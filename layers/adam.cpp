@@ -121,7 +121,30 @@ __attribute__((target("avx512f"), optimize("fp-contract=off"))) void adam_range_
         _mm512_mask_storeu_ps(p + k, mask, _mm512_sub_ps(_mm512_maskz_loadu_ps(mask, p + k), step));
     }
 }
+// The AVX2 version: 8 floats per instruction, the same operations in the same order (bitwise the scalar loop
+// too); the tail of fewer than 8 runs the scalar loop.
+__attribute__((target("avx2"), optimize("fp-contract=off"))) void adam_range_avx2(
+    float* p, float* m, float* v, const float* g, int64_t begin, int64_t end, float b1, float b2, float omb1,
+    float omb2, float lr_t, float eps, float l2c) {
+    const __m256 vb1 = _mm256_set1_ps(b1), vb2 = _mm256_set1_ps(b2), vomb1 = _mm256_set1_ps(omb1),
+                 vomb2 = _mm256_set1_ps(omb2), vlr = _mm256_set1_ps(lr_t), veps = _mm256_set1_ps(eps),
+                 vl2 = _mm256_set1_ps(l2c);
+    int64_t k = begin;
+    for (; k + 8 <= end; k += 8) {
+        __m256 gk = _mm256_loadu_ps(g + k);
+        if (l2c != 0.f) gk = _mm256_add_ps(gk, _mm256_mul_ps(vl2, _mm256_loadu_ps(p + k)));
+        const __m256 mk = _mm256_add_ps(_mm256_mul_ps(vb1, _mm256_loadu_ps(m + k)), _mm256_mul_ps(vomb1, gk));
+        const __m256 vk =
+            _mm256_add_ps(_mm256_mul_ps(vb2, _mm256_loadu_ps(v + k)), _mm256_mul_ps(_mm256_mul_ps(vomb2, gk), gk));
+        const __m256 step = _mm256_div_ps(_mm256_mul_ps(vlr, mk), _mm256_add_ps(_mm256_sqrt_ps(vk), veps));
+        _mm256_storeu_ps(m + k, mk);
+        _mm256_storeu_ps(v + k, vk);
+        _mm256_storeu_ps(p + k, _mm256_sub_ps(_mm256_loadu_ps(p + k), step));
+    }
+    adam_range<float>(p, m, v, g, k, end, b1, b2, omb1, omb2, lr_t, eps, l2c);
+}
 bool have_avx512() { return cpu_has_avx512f(); }
+bool have_avx2() { return cpu_has_avx2(); }
 #endif
 
 }  // namespace
@@ -152,6 +175,9 @@ void Adam::step() {
                     if (have_avx512())
                         return adam_range_avx512(p, m, v, gp, b, e, float(b1), float(b2), float(1 - b1),
                                                  float(1 - b2), float(lr_t), float(m_cfg.eps), float(m_l2[i]));
+                    if (have_avx2())
+                        return adam_range_avx2(p, m, v, gp, b, e, float(b1), float(b2), float(1 - b1),
+                                               float(1 - b2), float(lr_t), float(m_cfg.eps), float(m_l2[i]));
                 }
 #endif
                 adam_range<T>(p, m, v, gp, b, e, T(b1), T(b2), T(1 - b1), T(1 - b2), T(lr_t), T(m_cfg.eps),

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "autograd/functional.h"
+#include "kernels/fast.h"
 #include "layers/adam.h"
 #include "layers/module.h"
 #include "layers/nn.h"
@@ -80,45 +81,50 @@ TEST(Adam, FirstStepMatchesTheKerasFormula) {
 
 // The f32 step runs vectorised over both threads (layers/adam.cpp); it must be exactly the formula done one
 // element at a time in float, including the tail that is not a multiple of 16 and the chunk edges.
+// At every SIMD level this CPU runs (AVX-512, AVX2, scalar: kernels/fast.h).
 TEST(Adam, Float32StepIsTheScalarFormulaBitwise) {
-    const int64_t n = 3 * 65536 + 37;  // three 64 Ki-element chunks (so both threads run) and a ragged tail
-    std::mt19937_64 rng(7);
-    Tensor p = Tensor::uniform({n}, -1, 1, rng).set_requires_grad(true);
-    std::vector<float> P(static_cast<size_t>(n)), M(static_cast<size_t>(n), 0.f), V(static_cast<size_t>(n), 0.f);
-    for (int64_t i = 0; i < n; ++i) P[size_t(i)] = float(p.at({i}));
-    const AdamConfig cfg{2e-4, 0.5, 0.99, 1e-7};
-    Adam opt({p}, cfg);
-    for (int t = 1; t <= 3; ++t) {
-        Tensor g = Tensor::uniform({n}, -2, 2, rng);
-        p.zero_grad();
-        // d/dp of Σ p·g with an upstream of ones: the gradient is g exactly
-        backward(mul(p, g), Tensor::full({n}, 1.0));
-        opt.step();
-        const float b1 = float(cfg.beta1), b2 = float(cfg.beta2), omb1 = float(1 - cfg.beta1),
-                    omb2 = float(1 - cfg.beta2), eps = float(cfg.eps);
-        const float lr_t = float(cfg.lr * std::sqrt(1 - std::pow(cfg.beta2, t)) / (1 - std::pow(cfg.beta1, t)));
-        const std::vector<double> gv = g.to_vector();
-        for (size_t i = 0; i < size_t(n); ++i) {
-            const float gi = float(gv[i]);
-            M[i] = b1 * M[i] + omb1 * gi;
-            V[i] = b2 * V[i] + omb2 * gi * gi;
-            P[i] -= lr_t * M[i] / (std::sqrt(V[i]) + eps);
+    for (int level = 0; level <= int(cpu_simd_level()); ++level) {
+        SimdCapGuard cap{SimdLevel(level)};
+        SCOPED_TRACE(simd_level_name(SimdLevel(level)));
+        const int64_t n = 3 * 65536 + 37;  // three 64 Ki-element chunks (so both threads run) and a ragged tail
+        std::mt19937_64 rng(7);
+        Tensor p = Tensor::uniform({n}, -1, 1, rng).set_requires_grad(true);
+        std::vector<float> P(static_cast<size_t>(n)), M(static_cast<size_t>(n), 0.f), V(static_cast<size_t>(n), 0.f);
+        for (int64_t i = 0; i < n; ++i) P[size_t(i)] = float(p.at({i}));
+        const AdamConfig cfg{2e-4, 0.5, 0.99, 1e-7};
+        Adam opt({p}, cfg);
+        for (int t = 1; t <= 3; ++t) {
+            Tensor g = Tensor::uniform({n}, -2, 2, rng);
+            p.zero_grad();
+            // d/dp of Σ p·g with an upstream of ones: the gradient is g exactly
+            backward(mul(p, g), Tensor::full({n}, 1.0));
+            opt.step();
+            const float b1 = float(cfg.beta1), b2 = float(cfg.beta2), omb1 = float(1 - cfg.beta1),
+                        omb2 = float(1 - cfg.beta2), eps = float(cfg.eps);
+            const float lr_t = float(cfg.lr * std::sqrt(1 - std::pow(cfg.beta2, t)) / (1 - std::pow(cfg.beta1, t)));
+            const std::vector<double> gv = g.to_vector();
+            for (size_t i = 0; i < size_t(n); ++i) {
+                const float gi = float(gv[i]);
+                M[i] = b1 * M[i] + omb1 * gi;
+                V[i] = b2 * V[i] + omb2 * gi * gi;
+                P[i] -= lr_t * M[i] / (std::sqrt(V[i]) + eps);
+            }
         }
-    }
-    const std::vector<double> got = p.to_vector();
-    int64_t mismatches = 0;
-    double worst = 0;
-    for (size_t i = 0; i < size_t(n); ++i) {
-        worst = std::max(worst, std::fabs(got[i] - double(P[i])));
-        mismatches += got[i] != double(P[i]);
-    }
+        const std::vector<double> got = p.to_vector();
+        int64_t mismatches = 0;
+        double worst = 0;
+        for (size_t i = 0; i < size_t(n); ++i) {
+            worst = std::max(worst, std::fabs(got[i] - double(P[i])));
+            mismatches += got[i] != double(P[i]);
+        }
 #if defined(__x86_64__)
-    // x86-64's baseline has no FMA, so this loop is not contracted either: both sides round the same operations.
-    EXPECT_EQ(mismatches, 0) << "largest difference " << worst;
+        // x86-64's baseline has no FMA, so this loop is not contracted either: both sides round the same operations.
+        EXPECT_EQ(mismatches, 0) << "largest difference " << worst;
 #else
-    // elsewhere the compiler may fuse this loop's multiply-adds: allow a few float ulps of a |p| ≤ ~1 value
-    EXPECT_LE(worst, 1e-6);
+        // elsewhere the compiler may fuse this loop's multiply-adds: allow a few float ulps of a |p| ≤ ~1 value
+        EXPECT_LE(worst, 1e-6);
 #endif
+    }
 }
 
 // Adam::set_l2 adds the L2 term's gradient 2·w·p inside the step. Three steps of it must move the parameters as
