@@ -105,9 +105,109 @@ FS_LF_AVX512 void skinny_backward(const float* x, const float* w, const float* d
         for (int n = 0; n < NB; ++n) std::copy(acc.data() + n * ld, acc.data() + n * ld + cols, dx + n * IN + i0);
 }
 
+// --- AVX2 + FMA versions of the skinny kernels ---------------------------------------------------------------
+#define FS_LF_AVX2 __attribute__((target("avx2,fma")))
+
+FS_LF_AVX2 inline __m256i tail_mask8(int64_t left) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(std::min<int64_t>(left, 8))), lane);
+}
+FS_LF_AVX2 inline __m256 load8(const float* p, int64_t left) {
+    return left >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, tail_mask8(left));
+}
+FS_LF_AVX2 inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+// The inputs in blocks of k_skinny_kb columns: the rows' partial sums go through y, so the block of x every row
+// reads (8 × 2048 floats, 64 KiB) stays in L2. (Zen 3's L2 is 512 KiB: the encoder's whole 8 × 16384 x is that,
+// and re-reading it from L3 for each of the 1024 rows cost more than the weights themselves.)
+constexpr int64_t k_skinny_kb = 2048;
+
+template <int NB>
+FS_LF_AVX2 void skinny_forward_avx2(const float* x, const float* w, const float* b, float* y, int64_t IN,
+                                    int64_t OUT, int64_t o0, int64_t o1) {
+    for (int64_t i0 = 0; i0 < IN; i0 += k_skinny_kb) {
+        const int64_t i1 = std::min(IN, i0 + k_skinny_kb);
+        for (int64_t o = o0; o < o1; ++o) {
+            __m256 a[NB];
+            for (int n = 0; n < NB; ++n) a[n] = _mm256_setzero_ps();
+            const float* wr = w + o * IN;
+            int64_t i = i0;
+            for (; i + 8 <= i1; i += 8) {
+                _mm_prefetch(reinterpret_cast<const char*>(wr + i + 256), _MM_HINT_T0);
+                const __m256 v = _mm256_loadu_ps(wr + i);
+                for (int n = 0; n < NB; ++n) a[n] = _mm256_fmadd_ps(_mm256_loadu_ps(x + n * IN + i), v, a[n]);
+            }
+            if (i < i1) {
+                const __m256 v = load8(wr + i, i1 - i);
+                for (int n = 0; n < NB; ++n) a[n] = _mm256_fmadd_ps(load8(x + n * IN + i, i1 - i), v, a[n]);
+            }
+            for (int n = 0; n < NB; ++n) {
+                const float part = hsum8(a[n]);
+                y[n * OUT + o] = i0 == 0 ? (b ? b[o] : 0.f) + part : y[n * OUT + o] + part;
+            }
+        }
+    }
+}
+
+template <int NB, int R>
+FS_LF_AVX2 inline void skinny_rows_avx2(const float* x, const float* wr, const float* dy, float* acc, float* dwr,
+                                        int64_t IN, int64_t OUT, int64_t ld, int64_t cols) {
+    for (int64_t c = 0; c < cols; c += 8) {
+        const int64_t left = cols - c;
+        if (dwr) {
+            __m256 s[R];
+            for (int k = 0; k < R; ++k) s[k] = _mm256_setzero_ps();
+            for (int n = 0; n < NB; ++n) {
+                const __m256 xv = load8(x + n * IN + c, left);
+                for (int k = 0; k < R; ++k) s[k] = _mm256_fmadd_ps(_mm256_broadcast_ss(dy + n * OUT + k), xv, s[k]);
+            }
+            for (int k = 0; k < R; ++k) {
+                if (left >= 8) _mm256_storeu_ps(dwr + k * IN + c, s[k]);
+                else _mm256_maskstore_ps(dwr + k * IN + c, tail_mask8(left), s[k]);
+            }
+        }
+        if (acc) {
+            __m256 wv[R];
+            for (int k = 0; k < R; ++k) wv[k] = load8(wr + k * IN + c, left);  // 0 past the end
+            for (int n = 0; n < NB; ++n) {
+                float* a = acc + n * ld + c;
+                __m256 av = _mm256_loadu_ps(a);
+                for (int k = 0; k < R; ++k) av = _mm256_fmadd_ps(_mm256_broadcast_ss(dy + n * OUT + k), wv[k], av);
+                _mm256_storeu_ps(a, av);
+            }
+        }
+    }
+}
+
+template <int NB>
+FS_LF_AVX2 void skinny_backward_avx2(const float* x, const float* w, const float* dy, float* dx, float* dw,
+                                     int64_t IN, int64_t OUT, int64_t i0, int64_t i1) {
+    const int64_t cols = i1 - i0, ld = (cols + 15) / 16 * 16 + 16;  // padded as skinny_backward's
+    std::vector<float> acc(dx ? size_t(NB * ld) : 0, 0.f);
+    float* ap = dx ? acc.data() : nullptr;
+    constexpr int R = 4;
+    int64_t o = 0;
+    for (; o + R <= OUT; o += R)
+        skinny_rows_avx2<NB, R>(x + i0, w + o * IN + i0, dy + o, ap, dw ? dw + o * IN + i0 : nullptr, IN, OUT, ld,
+                                cols);
+    for (; o < OUT; ++o)
+        skinny_rows_avx2<NB, 1>(x + i0, w + o * IN + i0, dy + o, ap, dw ? dw + o * IN + i0 : nullptr, IN, OUT, ld,
+                                cols);
+    if (dx)
+        for (int n = 0; n < NB; ++n) std::copy(acc.data() + n * ld, acc.data() + n * ld + cols, dx + n * IN + i0);
+}
+
 template <int NB>
 void skinny_dense_forward(const float* x, const float* w, const float* b, float* y, int64_t IN, int64_t OUT) {
-    parallel_for(OUT, [&](int64_t o0, int64_t o1) { skinny_forward<NB>(x, w, b, y, IN, OUT, o0, o1); });
+    const bool wide = have_avx512();
+    parallel_for(OUT, [&](int64_t o0, int64_t o1) {
+        wide ? skinny_forward<NB>(x, w, b, y, IN, OUT, o0, o1) : skinny_forward_avx2<NB>(x, w, b, y, IN, OUT, o0, o1);
+    });
 }
 
 template <int NB>
@@ -115,10 +215,13 @@ void skinny_dense_backward(const float* x, const float* w, const float* dy, floa
                            int64_t OUT) {
     // one contiguous column range per thread (multiples of 16 columns)
     const int64_t groups = (IN + 15) / 16, tasks = std::min<int64_t>(num_threads(), groups);
+    const bool wide = have_avx512();
     parallel_for(tasks, [&](int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t)
-            skinny_backward<NB>(x, w, dy, dx, dw, IN, OUT, std::min(IN, groups * t / tasks * 16),
-                                std::min(IN, groups * (t + 1) / tasks * 16));
+        for (int64_t t = t0; t < t1; ++t) {
+            const int64_t i0 = std::min(IN, groups * t / tasks * 16), i1 = std::min(IN, groups * (t + 1) / tasks * 16);
+            wide ? skinny_backward<NB>(x, w, dy, dx, dw, IN, OUT, i0, i1)
+                 : skinny_backward_avx2<NB>(x, w, dy, dx, dw, IN, OUT, i0, i1);
+        }
     });
 }
 
@@ -139,7 +242,7 @@ void with_batch(int64_t N, const F& f) {
 }
 
 // Batches of 1..8 rows; a wider layer (OUT ≥ 16, IN ≥ 16) so the vector loops have work.
-bool skinny(int64_t N, int64_t IN, int64_t OUT) { return N >= 1 && N <= 8 && IN >= 16 && OUT >= 16 && have_avx512(); }
+bool skinny(int64_t N, int64_t IN, int64_t OUT) { return N >= 1 && N <= 8 && IN >= 16 && OUT >= 16 && cpu_has_avx2(); }
 
 }  // namespace
 #endif
