@@ -260,18 +260,23 @@ FS_TARGET_AVX2 void kernel_avx2(int64_t kc, const float* a, const float* b, floa
         __builtin_prefetch(c + i * ldc + 15, 1, 3);
     }
     LinePrefetch p = *pf;  // a local copy stays in registers
-    for (int64_t k = 0; k < kc; ++k) {
-        const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+    // Two prefetches per 8 k steps, not per step: the budget of a call is a few lines, and checking it on every
+    // step was a third of the loop's instructions at 12 FMAs per step (1024³ on one Zen 3 core: 30 -> 27 ms).
+    for (int64_t k0 = 0; k0 < kc; k0 += 8) {
+        p.issue();
+        p.issue();
+        const int64_t k1 = std::min<int64_t>(kc, k0 + 8);
+        for (int64_t k = k0; k < k1; ++k) {
+            const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
 #pragma GCC unroll 8
-        for (int i = 0; i < MR; ++i) {
-            const __m256 ai = _mm256_broadcast_ss(a + i);
-            acc0[i] = _mm256_fmadd_ps(ai, b0, acc0[i]);
-            acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
+            for (int i = 0; i < MR; ++i) {
+                const __m256 ai = _mm256_broadcast_ss(a + i);
+                acc0[i] = _mm256_fmadd_ps(ai, b0, acc0[i]);
+                acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
+            }
+            a += MR;
+            b += k_nr256;
         }
-        p.issue();
-        p.issue();
-        a += MR;
-        b += k_nr256;
     }
     *pf = p;
     const __m256 va = _mm256_set1_ps(alpha);
