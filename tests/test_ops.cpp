@@ -13,6 +13,7 @@
 #include <limits>
 
 #include <cmath>
+#include <cstring>
 #include <set>
 
 #include "autograd/gradcheck.h"
@@ -20,6 +21,7 @@
 #include "autograd/tape.h"
 #include "kernels/attention.h"
 #include "kernels/conv.h"
+#include "kernels/elementwise.h"
 #include "kernels/fast.h"
 #include "kernels/reduce.h"
 #include "kernels/shuffle.h"
@@ -413,7 +415,9 @@ TEST(ConvFast, TapDecomposedKeepsAnInfiniteWeightToItsOwnOutputs) {
 // images: a copy both ways, so bitwise the reference.
 TEST(ShuffleFast, PixelShuffleRowsMatchTheReferenceBitwise) {
     const OpSpec& spec = op_by_name("pixel_shuffle");
+    for (int level = 0; level <= int(cpu_simd_level()); ++level)  // 16 pairs (AVX-512), 8 (AVX2), plain loops
     for (PixelShuffleOrder order : {PixelShuffleOrder::dcr, PixelShuffleOrder::crd}) {
+        SimdCapGuard cap{SimdLevel(level)};
         const PixelShuffleParams p{2, order};
         auto make = [](std::mt19937_64& rng) {
             return std::vector<Tensor>{Tensor::uniform({3, 20, 5, 37}, -1, 1, rng)};
@@ -422,6 +426,29 @@ TEST(ShuffleFast, PixelShuffleRowsMatchTheReferenceBitwise) {
         const std::vector<Tensor>&of = f.outs, &gf = f.grads, &orf = r.outs, &gr = r.grads;
         EXPECT_EQ(max_abs_diff(of[0], orf[0]), 0.0);
         EXPECT_EQ(max_abs_diff(gf[0], gr[0]), 0.0);
+    }
+}
+
+// LeakyReLU's vector paths compute slope·x in every lane and pick by a compare: the same roundings as the scalar
+// reference, so bitwise, at every SIMD level (odd length for the tails, zeros, negative zeros, NaN).
+TEST(UnaryFast, LeakyReluIsTheReferenceBitwise) {
+    const OpSpec& spec = op_by_name("leaky_relu");
+    for (int level = 0; level <= int(cpu_simd_level()); ++level) {
+        SimdCapGuard cap{SimdLevel(level)};
+        auto make = [](std::mt19937_64& rng) {
+            Tensor x = Tensor::uniform({3, 5, 7, 11}, -2, 2, rng);
+            float* d = x.data<float>();
+            d[0] = 0.f, d[1] = -0.f, d[2] = std::numeric_limits<float>::quiet_NaN(), d[1154] = -1e-30f;
+            return std::vector<Tensor>{x};
+        };
+        const UnaryParams p{0.1};
+        const OpRun f = run_op(true, spec, make, p, 4), r = run_op(false, spec, make, p, 4);
+        const std::vector<double> of = f.outs[0].to_vector(), orf = r.outs[0].to_vector();
+        const std::vector<double> gf = f.grads[0].to_vector(), gr = r.grads[0].to_vector();
+        for (size_t i = 0; i < of.size(); ++i) {
+            ASSERT_EQ(std::memcmp(&of[i], &orf[i], sizeof(double)), 0) << simd_level_name(SimdLevel(level)) << " " << i;
+            ASSERT_EQ(std::memcmp(&gf[i], &gr[i], sizeof(double)), 0) << simd_level_name(SimdLevel(level)) << " " << i;
+        }
     }
 }
 

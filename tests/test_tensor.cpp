@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "autograd/functional.h"
+#include "kernels/fast.h"
 #include "tensor/tensor.h"
 
 using namespace fs;
@@ -82,32 +83,37 @@ TEST(Tensor, ContiguousCopiesStridedViews) {
 // The tiled path of a last-two-dimensions transpose (32×32 tiles): ragged tiles on both sides, an outer batch
 // dimension, and a view with an offset; every element checked against at().
 TEST(Tensor, TransposedCopyTilesMatchElementwise) {
-    // {3, 130, 100}: enough elements for the threaded copy, full 16×16 register blocks and ragged edges
-    for (Shape s : {Shape{3, 70, 45}, Shape{2, 1, 33}, Shape{33, 2}, Shape{3, 130, 100}}) {
-        Tensor t = iota(s);
-        const size_t r = s.size();
-        Tensor v = t.transpose(int(r) - 2, int(r) - 1);
-        Tensor c = v.contiguous();
-        ASSERT_TRUE(c.is_contiguous());
-        std::vector<double> got = c.to_vector();
-        size_t i = 0;
-        if (r == 3) {
-            for (int64_t a = 0; a < v.size(0); ++a)
-                for (int64_t b = 0; b < v.size(1); ++b)
-                    for (int64_t e = 0; e < v.size(2); ++e) ASSERT_EQ(got[i++], t.at({a, e, b})) << shape_str(s);
-        } else {
-            for (int64_t b = 0; b < v.size(0); ++b)
-                for (int64_t e = 0; e < v.size(1); ++e) ASSERT_EQ(got[i++], t.at({e, b})) << shape_str(s);
+    // at every SIMD level this CPU runs (16×16 register blocks with AVX-512, four 8×8 with AVX2, plain loops)
+    for (int level = 0; level <= int(cpu_simd_level()); ++level) {
+        SimdCapGuard cap{SimdLevel(level)};
+        SCOPED_TRACE(simd_level_name(SimdLevel(level)));
+        // {3, 130, 100}: enough elements for the threaded copy, full 16×16 register blocks and ragged edges
+        for (Shape s : {Shape{3, 70, 45}, Shape{2, 1, 33}, Shape{33, 2}, Shape{3, 130, 100}}) {
+            Tensor t = iota(s);
+            const size_t r = s.size();
+            Tensor v = t.transpose(int(r) - 2, int(r) - 1);
+            Tensor c = v.contiguous();
+            ASSERT_TRUE(c.is_contiguous());
+            std::vector<double> got = c.to_vector();
+            size_t i = 0;
+            if (r == 3) {
+                for (int64_t a = 0; a < v.size(0); ++a)
+                    for (int64_t b = 0; b < v.size(1); ++b)
+                        for (int64_t e = 0; e < v.size(2); ++e) ASSERT_EQ(got[i++], t.at({a, e, b})) << shape_str(s);
+            } else {
+                for (int64_t b = 0; b < v.size(0); ++b)
+                    for (int64_t e = 0; e < v.size(1); ++e) ASSERT_EQ(got[i++], t.at({e, b})) << shape_str(s);
+            }
         }
+        // a view that starts inside its storage: the second half of the batch
+        Tensor t = iota({4, 40, 37});
+        Tensor v = t.slice(0, 2, 4).transpose(1, 2);
+        std::vector<double> got = v.contiguous().to_vector();
+        size_t i = 0;
+        for (int64_t a = 0; a < 2; ++a)
+            for (int64_t b = 0; b < 37; ++b)
+                for (int64_t e = 0; e < 40; ++e) ASSERT_EQ(got[i++], t.at({a + 2, e, b}));
     }
-    // a view that starts inside its storage: the second half of the batch
-    Tensor t = iota({4, 40, 37});
-    Tensor v = t.slice(0, 2, 4).transpose(1, 2);
-    std::vector<double> got = v.contiguous().to_vector();
-    size_t i = 0;
-    for (int64_t a = 0; a < 2; ++a)
-        for (int64_t b = 0; b < 37; ++b)
-            for (int64_t e = 0; e < 40; ++e) ASSERT_EQ(got[i++], t.at({a + 2, e, b}));
 }
 
 TEST(Tensor, ReshapeOfNonContiguousCopiesViewThrows) {
@@ -135,8 +141,8 @@ TEST(Tensor, DtypeConversions) {
     EXPECT_NEAR(back[4], 1e-3, 1e-3 * 1e-3);  // f16 keeps 11 significant bits: relative error <= 2^-11
     Tensor b = t.to(DType::bf16).to(DType::f64);
     EXPECT_EQ(b.at({2}), -2.25);
-    EXPECT_NEAR(b.at({4}), 1e-3, 1e-3 * 4e-3);  // bf16 keeps 8 significant bits: relative error <= 2^-8
-    EXPECT_EQ(f32_to_f16(1e6f), 0x7c00);        // overflow becomes +inf
+    EXPECT_NEAR(b.at({4}), 1e-3, 1e-3 * 4e-3);             // bf16 keeps 8 significant bits: relative error <= 2^-8
+    EXPECT_EQ(f32_to_f16(1e6f), 0x7c00);                   // overflow becomes +inf
     EXPECT_EQ(f16_to_f32(0x0001), std::ldexp(1.0f, -24));  // smallest subnormal
 }
 
@@ -165,7 +171,8 @@ TEST(Broadcasting, ShapesAndValues) {
     for (int64_t n = 0; n < 2; ++n)
         for (int64_t ch = 0; ch < 3; ++ch)
             for (int64_t h = 0; h < 2; ++h)
-                for (int64_t w = 0; w < 2; ++w) EXPECT_EQ(c.at({n, ch, h, w}), a.at({n, ch, 0, 0}) + b.at({0, 0, h, w}));
+                for (int64_t w = 0; w < 2; ++w)
+                    EXPECT_EQ(c.at({n, ch, h, w}), a.at({n, ch, 0, 0}) + b.at({0, 0, h, w}));
     Tensor s = mul(iota({2, 2}), Tensor::full({1}, 3.0));
     EXPECT_EQ(s.to_vector(), (std::vector<double>{0, 3, 6, 9}));
     Tensor lower = sub(iota({2, 3}), iota({3}));
@@ -183,6 +190,4 @@ TEST(Broadcasting, MismatchNamesBothShapes) {
     }
 }
 
-TEST(Broadcasting, DtypeAndInputCountChecked) {
-    EXPECT_THROW(add(iota({2}), iota({2}, DType::f64)), Error);
-}
+TEST(Broadcasting, DtypeAndInputCountChecked) { EXPECT_THROW(add(iota({2}), iota({2}, DType::f64)), Error); }

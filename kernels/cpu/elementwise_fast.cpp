@@ -1,6 +1,8 @@
 // elementwise_fast.cpp: the unary and binary ops in f32 over every thread, vectorised. Each loop evaluates the
 // scalar math of kernels/elementwise.h with the op kind fixed at compile time, so the switch folds away and the
-// compiler vectorises the loop; a second copy of each loop is compiled for AVX-512 and picked at run time.
+// compiler vectorises the loop; further copies of each loop are compiled for AVX-512 and for AVX2 and picked at run
+// time (simd_level()). The build does not contract multiplies and adds into FMAs (ISO C++ mode), so every copy
+// rounds as the scalar loop does.
 #include <algorithm>
 #include <vector>
 
@@ -17,11 +19,20 @@ constexpr int64_t k_grain = int64_t(1) << 15;  // elements per parallel chunk (1
 
 #ifdef FS_X86_SIMD
 #define FS_EW_AVX512 __attribute__((target("avx512f")))
-bool have_avx512() { return cpu_has_avx512f(); }
+#define FS_EW_AVX2 __attribute__((target("avx2")))
 #else
 #define FS_EW_AVX512
-bool have_avx512() { return false; }
+#define FS_EW_AVX2
 #endif
+
+// The vector width a loop runs at: 2 = AVX-512, 1 = AVX2, 0 = the baseline copy.
+int level() {
+#ifdef FS_X86_SIMD
+    return int(simd_level());
+#else
+    return 0;
+#endif
+}
 
 // Runs body(begin, end) over [0, n) in chunks of k_grain on every thread.
 template <typename F>
@@ -42,6 +53,10 @@ FS_EW_AVX512 void uf_loop_avx512(const UnaryParams& p, const float* x, float* y,
     for (int64_t i = b; i < e; ++i) y[i] = unary_value(K, x[i], p);
 }
 template <UnaryKind K>
+FS_EW_AVX2 void uf_loop_avx2(const UnaryParams& p, const float* x, float* y, int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) y[i] = unary_value(K, x[i], p);
+}
+template <UnaryKind K>
 inline void ub_loop(const UnaryParams& p, const float* x, const float* y, const float* dy, float* dx, int64_t b,
                     int64_t e) {
     for (int64_t i = b; i < e; ++i) dx[i] = dy[i] * unary_derivative(K, x[i], y[i], p);
@@ -49,6 +64,11 @@ inline void ub_loop(const UnaryParams& p, const float* x, const float* y, const 
 template <UnaryKind K>
 FS_EW_AVX512 void ub_loop_avx512(const UnaryParams& p, const float* x, const float* y, const float* dy, float* dx,
                                  int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) dx[i] = dy[i] * unary_derivative(K, x[i], y[i], p);
+}
+template <UnaryKind K>
+FS_EW_AVX2 void ub_loop_avx2(const UnaryParams& p, const float* x, const float* y, const float* dy, float* dx,
+                             int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) dx[i] = dy[i] * unary_derivative(K, x[i], y[i], p);
 }
 
@@ -67,28 +87,50 @@ FS_EW_AVX512 void leaky_lanes(float slope, const float* x, const float* dy, floa
         _mm512_mask_storeu_ps(out + i, m, _mm512_mask_blend_ps(pos, _mm512_mul_ps(v, s), v));
     }
 }
+FS_EW_AVX2 void leaky_lanes_avx2(float slope, const float* x, const float* dy, float* out, int64_t b, int64_t e) {
+    const __m256 s = _mm256_set1_ps(slope), zero = _mm256_setzero_ps();
+    int64_t i = b;
+    for (; i + 8 <= e; i += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + i);
+        const __m256 v = dy ? _mm256_loadu_ps(dy + i) : xv;  // forward: the value; backward: dy
+        const __m256 pos = _mm256_cmp_ps(xv, zero, _CMP_GT_OQ);
+        _mm256_storeu_ps(out + i, _mm256_blendv_ps(_mm256_mul_ps(v, s), v, pos));
+    }
+    for (; i < e; ++i) {
+        const float v = dy ? dy[i] : x[i];
+        out[i] = x[i] > 0.f ? v : v * slope;
+    }
+}
 #endif
 
 template <UnaryKind K>
 void unary_forward_k(const UnaryParams& p, const float* x, float* y, int64_t n) {
-    const bool v = have_avx512();
+    const int v = level();
 #ifdef FS_X86_SIMD
     if constexpr (K == UnaryKind::leaky_relu) {
-        if (v) return chunked(n, [&](int64_t b, int64_t e) { leaky_lanes(float(p.slope), x, nullptr, y, b, e); });
-    }
-#endif
-    chunked(n, [&](int64_t b, int64_t e) { v ? uf_loop_avx512<K>(p, x, y, b, e) : uf_loop<K>(p, x, y, b, e); });
-}
-template <UnaryKind K>
-void unary_backward_k(const UnaryParams& p, const float* x, const float* y, const float* dy, float* dx, int64_t n) {
-    const bool v = have_avx512();
-#ifdef FS_X86_SIMD
-    if constexpr (K == UnaryKind::leaky_relu) {
-        if (v) return chunked(n, [&](int64_t b, int64_t e) { leaky_lanes(float(p.slope), x, dy, dx, b, e); });
+        const float sl = float(p.slope);
+        if (v == 2) return chunked(n, [&](int64_t b, int64_t e) { leaky_lanes(sl, x, nullptr, y, b, e); });
+        if (v == 1) return chunked(n, [&](int64_t b, int64_t e) { leaky_lanes_avx2(sl, x, nullptr, y, b, e); });
     }
 #endif
     chunked(n, [&](int64_t b, int64_t e) {
-        v ? ub_loop_avx512<K>(p, x, y, dy, dx, b, e) : ub_loop<K>(p, x, y, dy, dx, b, e);
+        v == 2 ? uf_loop_avx512<K>(p, x, y, b, e) : v == 1 ? uf_loop_avx2<K>(p, x, y, b, e) : uf_loop<K>(p, x, y, b, e);
+    });
+}
+template <UnaryKind K>
+void unary_backward_k(const UnaryParams& p, const float* x, const float* y, const float* dy, float* dx, int64_t n) {
+    const int v = level();
+#ifdef FS_X86_SIMD
+    if constexpr (K == UnaryKind::leaky_relu) {
+        const float sl = float(p.slope);
+        if (v == 2) return chunked(n, [&](int64_t b, int64_t e) { leaky_lanes(sl, x, dy, dx, b, e); });
+        if (v == 1) return chunked(n, [&](int64_t b, int64_t e) { leaky_lanes_avx2(sl, x, dy, dx, b, e); });
+    }
+#endif
+    chunked(n, [&](int64_t b, int64_t e) {
+        v == 2   ? ub_loop_avx512<K>(p, x, y, dy, dx, b, e)
+        : v == 1 ? ub_loop_avx2<K>(p, x, y, dy, dx, b, e)
+                 : ub_loop<K>(p, x, y, dy, dx, b, e);
     });
 }
 
@@ -108,6 +150,10 @@ inline void bf_run(const float* a, int64_t sa, const float* b, int64_t sb, float
 }
 template <BinaryKind K>
 FS_EW_AVX512 void bf_run_avx512(const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t len) {
+    bf_run<K>(a, sa, b, sb, out, len);
+}
+template <BinaryKind K>
+FS_EW_AVX2 void bf_run_avx2(const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t len) {
     bf_run<K>(a, sa, b, sb, out, len);
 }
 
@@ -147,10 +193,11 @@ void walk_runs(const BroadcastGeom& g, int64_t begin, int64_t end, int64_t max_l
 
 template <BinaryKind K>
 void bf_range(const BroadcastGeom& g, const float* a, const float* b, float* out, int64_t begin, int64_t end,
-              bool avx512) {
+              int v) {
     const int64_t sa = g.a_strides[g.rank - 1], sb = g.b_strides[g.rank - 1];
     walk_runs(g, begin, end, end - begin, [&](int64_t i, int64_t ia, int64_t ib, int64_t len) {
-        if (avx512) bf_run_avx512<K>(a + ia, sa, b + ib, sb, out + i, len);
+        if (v == 2) bf_run_avx512<K>(a + ia, sa, b + ib, sb, out + i, len);
+        else if (v == 1) bf_run_avx2<K>(a + ia, sa, b + ib, sb, out + i, len);
         else bf_run<K>(a + ia, sa, b + ib, sb, out + i, len);
     });
 }
@@ -158,7 +205,7 @@ void bf_range(const BroadcastGeom& g, const float* a, const float* b, float* out
 template <BinaryKind K>
 void binary_forward_k(const BroadcastGeom& g, const float* a, const float* b, float* out) {
     if (g.numel == 0) return;
-    const bool v = have_avx512();
+    const int v = level();
     chunked(g.numel, [&](int64_t s, int64_t e) { bf_range<K>(g, a, b, out, s, e, v); });
 }
 
@@ -176,6 +223,11 @@ inline void bb_loop(const float* a, const float* b, const float* dout, float* da
 template <BinaryKind K>
 FS_EW_AVX512 void bb_loop_avx512(const float* a, const float* b, const float* dout, float* da, float* db, int64_t s,
                                  int64_t e) {
+    bb_loop<K>(a, b, dout, da, db, s, e);
+}
+template <BinaryKind K>
+FS_EW_AVX2 void bb_loop_avx2(const float* a, const float* b, const float* dout, float* da, float* db, int64_t s,
+                             int64_t e) {
     bb_loop<K>(a, b, dout, da, db, s, e);
 }
 
@@ -219,11 +271,26 @@ FS_EW_AVX512 double sum_f64_avx512(const float* t, int64_t n) {
     const double s = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
     return s + (Squares ? sum_sq_f64(t + j, n - j) : sum_f64(t + j, n - j));
 }
+template <bool Squares>
+FS_EW_AVX2 double sum_f64_avx2(const float* t, int64_t n) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m256d a = _mm256_cvtps_pd(_mm_loadu_ps(t + j)), b = _mm256_cvtps_pd(_mm_loadu_ps(t + j + 4));
+        s0 = Squares ? _mm256_add_pd(s0, _mm256_mul_pd(a, a)) : _mm256_add_pd(s0, a);
+        s1 = Squares ? _mm256_add_pd(s1, _mm256_mul_pd(b, b)) : _mm256_add_pd(s1, b);
+    }
+    const __m256d v = _mm256_add_pd(s0, s1);
+    const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    const double s = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+    return s + (Squares ? sum_sq_f64(t + j, n - j) : sum_f64(t + j, n - j));
+}
 #endif
 template <bool Squares>
 double run_sum(const float* t, int64_t n) {
 #ifdef FS_X86_SIMD
-    if (have_avx512()) return sum_f64_avx512<Squares>(t, n);
+    if (level() == 2) return sum_f64_avx512<Squares>(t, n);
+    if (level() == 1) return sum_f64_avx2<Squares>(t, n);
 #endif
     return Squares ? sum_sq_f64(t, n) : sum_f64(t, n);
 }
@@ -302,6 +369,13 @@ FS_EW_AVX512 void bcast_terms_avx512(const float* a, int64_t sa, const float* b,
     if (sa == 0 && sb == 1) return bcast_terms<K>(a, 0, b, 1, dout, ta, tb, len);  // with constant strides
     bcast_terms<K>(a, sa, b, sb, dout, ta, tb, len);
 }
+template <BinaryKind K>
+FS_EW_AVX2 void bcast_terms_avx2(const float* a, int64_t sa, const float* b, int64_t sb, const float* dout,
+                                 float* ta, float* tb, int64_t len) {
+    if (sa == 1 && sb == 0) return bcast_terms<K>(a, 1, b, 0, dout, ta, tb, len);
+    if (sa == 0 && sb == 1) return bcast_terms<K>(a, 0, b, 1, dout, ta, tb, len);
+    bcast_terms<K>(a, sa, b, sb, dout, ta, tb, len);
+}
 
 // One side's share of a run: written in place when that side is not broadcast (`full`), else summed into acc.
 inline void bcast_take(const float* t, int64_t len, int64_t idx, int64_t stride, bool full, float* d, double* acc) {
@@ -329,7 +403,7 @@ void binary_backward_broadcast(const BroadcastGeom& g, const float* a, const flo
     const int64_t blocks =
         std::max<int64_t>(1, std::min<int64_t>({8, g.numel / k_grain, g.numel / (2 * reduced)}));
     std::vector<std::vector<double>> acc_a(static_cast<size_t>(blocks)), acc_b(static_cast<size_t>(blocks));
-    const bool v = have_avx512();
+    const int v = level();
     parallel_for(blocks, [&](int64_t k0, int64_t k1) {
         constexpr int64_t k_stretch = 256;
         float ta[k_stretch], tb[k_stretch];
@@ -342,7 +416,8 @@ void binary_backward_broadcast(const BroadcastGeom& g, const float* a, const flo
             const int64_t sa = g.a_strides[r - 1], sb = g.b_strides[r - 1];
             walk_runs(g, begin, end, k_stretch, [&](int64_t i, int64_t ia, int64_t ib, int64_t len) {
 #ifdef FS_X86_SIMD
-                if (v) bcast_terms_avx512<K>(a + ia, sa, b + ib, sb, dout + i, ta, tb, len);
+                if (v == 2) bcast_terms_avx512<K>(a + ia, sa, b + ib, sb, dout + i, ta, tb, len);
+                else if (v == 1) bcast_terms_avx2<K>(a + ia, sa, b + ib, sb, dout + i, ta, tb, len);
                 else
 #endif
                     bcast_terms<K>(a + ia, sa, b + ib, sb, dout + i, ta, tb, len);
@@ -369,9 +444,11 @@ bool binary_backward_k(const BroadcastGeom& g, const float* a, const float* b, c
         binary_backward_broadcast<K>(g, a, b, dout, da, db);
         return true;
     }
-    const bool v = have_avx512();
+    const int v = level();
     chunked(g.numel, [&](int64_t s, int64_t e) {
-        v ? bb_loop_avx512<K>(a, b, dout, da, db, s, e) : bb_loop<K>(a, b, dout, da, db, s, e);
+        v == 2   ? bb_loop_avx512<K>(a, b, dout, da, db, s, e)
+        : v == 1 ? bb_loop_avx2<K>(a, b, dout, da, db, s, e)
+                 : bb_loop<K>(a, b, dout, da, db, s, e);
     });
     return true;
 }

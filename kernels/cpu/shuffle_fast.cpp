@@ -1,7 +1,8 @@
 // shuffle_fast.cpp: data movement over the threads. pixel_shuffle: r = 2 in f32 interleaves row pairs in
-// registers (AVX-512); anything else runs the reference kernel (kernels/cpu/shuffle.cpp) on whole batch items.
+// registers (AVX-512 or AVX2); anything else runs the reference kernel (kernels/cpu/shuffle.cpp) on whole batch items.
 // Both are copies, bitwise the reference. The transposed plane copy behind Tensor::contiguous() of a
-// (N, C, P) <-> (N, P, C) view: 16×16 blocks transposed in registers (AVX-512), blocks of 32 rows per task.
+// (N, C, P) <-> (N, P, C) view: 16×16 blocks transposed in registers (AVX-512, or four 8×8 with AVX2), blocks of 32
+// rows per task.
 #include <algorithm>
 #include <type_traits>
 
@@ -45,6 +46,28 @@ __attribute__((target("avx512f"))) void transpose16(const float* src, int64_t ss
         _mm512_storeu_ps(dst + (12 + m) * ds, _mm512_shuffle_f32x4(v1, v3, 0xDD));
     }
 }
+
+bool have_avx2() { return cpu_has_avx2(); }
+
+// The AVX2 8×8 version: interleaves within 128-bit lanes, then the lanes swapped across registers.
+__attribute__((target("avx2"))) void transpose8(const float* src, int64_t ss, float* dst, int64_t ds) {
+    __m256 r[8], t[8];
+    for (int k = 0; k < 8; ++k) r[k] = _mm256_loadu_ps(src + k * ss);
+    for (int k = 0; k < 4; ++k) {
+        t[2 * k] = _mm256_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+        t[2 * k + 1] = _mm256_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+    }
+    for (int h = 0; h < 2; ++h) {  // rows 4h..4h+3: r[4h + m] holds columns m and 4 + m (one per lane)
+        r[4 * h + 0] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0x44);
+        r[4 * h + 1] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0xEE);
+        r[4 * h + 2] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0x44);
+        r[4 * h + 3] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0xEE);
+    }
+    for (int m = 0; m < 4; ++m) {
+        _mm256_storeu_ps(dst + m * ds, _mm256_permute2f128_ps(r[m], r[4 + m], 0x20));
+        _mm256_storeu_ps(dst + (4 + m) * ds, _mm256_permute2f128_ps(r[m], r[4 + m], 0x31));
+    }
+}
 #endif
 
 }  // namespace
@@ -54,7 +77,7 @@ void transpose_planes_f32(int64_t planes, const int64_t* doff, const int64_t* so
     constexpr int64_t k_rows = 32;  // rows of one task
     const int64_t rblk = (rows + k_rows - 1) / k_rows, units = planes * rblk;
 #ifdef FS_X86_SIMD
-    const bool avx = have_avx512();
+    const bool avx = have_avx512(), avx2 = have_avx2();
 #endif
     auto body = [&](int64_t u0, int64_t u1) {
         for (int64_t u = u0; u < u1; ++u) {
@@ -68,6 +91,12 @@ void transpose_planes_f32(int64_t planes, const int64_t* doff, const int64_t* so
 #ifdef FS_X86_SIMD
                     if (avx && ie - ib == 16 && j1 - j0 == 16) {
                         transpose16(sp + ib + j0 * ss, ss, dp + ib * cols + j0, cols);
+                        continue;
+                    }
+                    if (avx2 && ie - ib == 16 && j1 - j0 == 16) {
+                        for (int64_t bi = 0; bi < 16; bi += 8)
+                            for (int64_t bj = 0; bj < 16; bj += 8)
+                                transpose8(sp + ib + bi + (j0 + bj) * ss, ss, dp + (ib + bi) * cols + j0 + bj, cols);
                         continue;
                     }
 #endif
@@ -110,6 +139,30 @@ __attribute__((target("avx512f"))) void deinterleave_row(const float* dy, float*
     for (; w < W; ++w) a[w] = dy[2 * w], b[w] = dy[2 * w + 1];
 }
 
+// The AVX2 versions, 8 pairs at a time: unpack within 128-bit lanes, then put the lanes in order.
+__attribute__((target("avx2"))) void interleave_row_avx2(const float* a, const float* b, float* y, int64_t W) {
+    int64_t w = 0;
+    for (; w + 8 <= W; w += 8) {
+        const __m256 va = _mm256_loadu_ps(a + w), vb = _mm256_loadu_ps(b + w);
+        const __m256 lo = _mm256_unpacklo_ps(va, vb), hi = _mm256_unpackhi_ps(va, vb);
+        _mm256_storeu_ps(y + 2 * w, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_storeu_ps(y + 2 * w + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+    }
+    for (; w < W; ++w) y[2 * w] = a[w], y[2 * w + 1] = b[w];
+}
+
+__attribute__((target("avx2"))) void deinterleave_row_avx2(const float* dy, float* a, float* b, int64_t W) {
+    int64_t w = 0;
+    for (; w + 8 <= W; w += 8) {
+        const __m256 v0 = _mm256_loadu_ps(dy + 2 * w), v1 = _mm256_loadu_ps(dy + 2 * w + 8);
+        const __m256 ev = _mm256_shuffle_ps(v0, v1, _MM_SHUFFLE(2, 0, 2, 0));  // a0 a1 a4 a5 | a2 a3 a6 a7
+        const __m256 od = _mm256_shuffle_ps(v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
+        _mm256_storeu_ps(a + w, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xD8)));
+        _mm256_storeu_ps(b + w, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), 0xD8)));
+    }
+    for (; w < W; ++w) a[w] = dy[2 * w], b[w] = dy[2 * w + 1];
+}
+
 // For r = 2: f(row, a, b) for every output row, with the offsets (from the batch start) of that shuffled row and
 // of the two input rows it interleaves, over (image, output channel) units on the threads.
 template <typename F>
@@ -143,6 +196,11 @@ void pixel_shuffle_forward_fast(const PixelShuffleParams& p, const T* x, T* y, i
                 interleave_row(x + a, x + b, y + row, W);
             });
         }
+        if (p.r == 2 && have_avx2()) {
+            return for_each_row_pair(p, N, C, H, W, [&](int64_t row, int64_t a, int64_t b) {
+                interleave_row_avx2(x + a, x + b, y + row, W);
+            });
+        }
     }
 #endif
     parallel_for(N, [&](int64_t n0, int64_t n1) {
@@ -159,6 +217,11 @@ void pixel_shuffle_backward_fast(const PixelShuffleParams& p, const T* dy, T* dx
         if (p.r == 2 && have_avx512()) {
             return for_each_row_pair(p, N, C, H, W, [&](int64_t row, int64_t a, int64_t b) {
                 deinterleave_row(dy + row, dx + a, dx + b, W);
+            });
+        }
+        if (p.r == 2 && have_avx2()) {
+            return for_each_row_pair(p, N, C, H, W, [&](int64_t row, int64_t a, int64_t b) {
+                deinterleave_row_avx2(dy + row, dx + a, dx + b, W);
             });
         }
     }
