@@ -285,9 +285,10 @@ constexpr int64_t k_direct_min_wo = 16;   // any OC (at 16 the direct and GEMM p
 constexpr int64_t k_direct_s2_max_k = 256;
 
 // AVX2 backward passes (both gradients) with more output channels than this take the GEMM paths: its weight
-// gradient holds at most 3 channels × 3 taps in the 16 ymm registers (a load per 1.5 FMAs), and on Zen 3 the
-// decoder's 128→256 at 32 px and 256→512 at 16 px ran 25-45 % slower direct than im2col + SGEMM, while the
-// 64→64 at 64 px and the heads ran faster (bench/ conv2d cases, minimum of 5, interleaved).
+// gradient holds at most 3 channels × 3 taps in the 16 ymm registers (a load per 1.5 FMAs). On Zen 3 the
+// decoder's 128→256 at 32 px and 256→512 at 16 px ran 25-45 % slower direct than im2col + SGEMM at first, and
+// even with it once the data gradient took its tiles in the forward's order; the 64→64 at 64 px and the heads run
+// faster direct (bench/ conv2d cases, minima of 3-5, interleaved).
 constexpr int64_t k_direct_avx2_bwd_max_oc = 64;
 
 bool use_direct(const Conv2dParams& p, const Conv2dGeom& g, bool backward = false) {
@@ -847,10 +848,19 @@ void direct_backward(const Conv2dParams& p, const Conv2dGeom& g, const float* x,
                 std::memcpy(q + (oh + g.KH - 1) * Wq + g.KW - 1, dy + i * P + oh * g.Wo, size_t(g.Wo) * sizeof(float));
         }
     });
-    float* w2 = t_wpack.get(OC * taps * g.C);  // [o][kh][kw][c]: a tap's weights for consecutive c side by side
+    // [o][kh][kw][c]: a tap's weights for consecutive c side by side. The AVX2 path packs them per block of k_cb
+    // input channels instead ([block][o][kh][kw][j], 14 KiB for 64 × 9 taps × 6): a tile then reads its block's
+    // weights from L1, where the [o][kh][kw][c] rows put every tap's 6 weights on another line of a 147 KiB array
+    // (64 → 64 at 64 px: the data gradient took 1.5× the forward's time).
+    const bool blocked = !isa.avx512;
+    float* w2 = t_wpack.get(OC * taps * g.C);
     for (int64_t o = 0; o < OC; ++o)
-        for (int64_t c = 0; c < g.C; ++c)
-            for (int64_t t = 0; t < taps; ++t) w2[(o * taps + t) * g.C + c] = w[(o * g.C + c) * taps + t];
+        for (int64_t c = 0; c < g.C; ++c) {
+            const int64_t c0 = c / k_cb * k_cb, cb = std::min(k_cb, g.C - c0);
+            for (int64_t t = 0; t < taps; ++t)
+                w2[blocked ? c0 * OC * taps + (o * taps + t) * cb + (c - c0) : (o * taps + t) * g.C + c] =
+                    w[(o * g.C + c) * taps + t];
+        }
     // Zero padding: only the gradient of the real cells is needed, computed straight into dx. Reflect: the whole
     // padded gradient of a block of channels into a buffer, then every padded cell folded onto its mirror source.
     const bool reflect = p.pad_mode == PadMode::reflect;
@@ -859,6 +869,25 @@ void direct_backward(const Conv2dParams& p, const Conv2dGeom& g, const float* x,
     const int64_t base = reflect ? 0 : p.pad_top * Wq + p.pad_left;  // dq offset of the first computed cell
     const int64_t nseg = int64_t(segs.size()), groups = (g.C + k_cb - 1) / k_cb;
     const int64_t tseg = isa.tile_segs(std::min(k_cb, g.C));
+    if (blocked && !reflect) {
+        // AVX2, zero padding: tasks are (image, tile) with every channel block inside, as in the forward, so a
+        // tile's dy rows (OC channels × KH rows) are read from L1 by each block. Blocks outermost re-read the
+        // image's whole padded dy (1.2 MB at 64 → 64, 64 px) from L3 once per block: the kernel stalled on its
+        // loads for two thirds of its time.
+        const int64_t tiles = (nseg + tseg - 1) / tseg;
+        par(g.N * tiles, g.N * P * g.C * taps * OC, [&](int64_t i0, int64_t i1) {
+            for (int64_t i = i0; i < i1; ++i) {
+                const int64_t n = i / tiles, s0 = i % tiles * tseg, ns = std::min(tseg, nseg - s0);
+                const float* dqn = dyq + n * OC * qplane + (g.KH - 1) * Wq + (g.KW - 1) + base;
+                for (int64_t c0 = 0; c0 < g.C; c0 += k_cb) {
+                    const int64_t cb = std::min(k_cb, g.C - c0);
+                    isa.bwd_data(cb, ns)(dqn, segs.data() + s0, OC, qplane, Wq, g.KH, g.KW, w2 + c0 * OC * taps, cb,
+                                         dx + (n * g.C + c0) * g.H * g.W, g.H * g.W);
+                }
+            }
+        });
+        return;
+    }
     par(g.N * groups, g.N * P * g.C * taps * OC, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
             const int64_t n = i / groups, c0 = i % groups * k_cb, cb = std::min(k_cb, g.C - c0);
@@ -868,7 +897,8 @@ void direct_backward(const Conv2dParams& p, const Conv2dGeom& g, const float* x,
             const int64_t ochan = reflect ? plane : g.H * g.W;
             for (int64_t s0 = 0; s0 < nseg; s0 += tseg)
                 isa.bwd_data(cb, std::min(tseg, nseg - s0))(dqn, segs.data() + s0, OC, qplane, Wq, g.KH, g.KW,
-                                                            w2 + c0, g.C, out, ochan);
+                                                            blocked ? w2 + c0 * OC * taps : w2 + c0,
+                                                            blocked ? cb : g.C, out, ochan);
             if (reflect) {
                 std::memset(dxn, 0, size_t(cb * g.H * g.W) * sizeof(float));
                 for (int64_t j = 0; j < cb; ++j)
