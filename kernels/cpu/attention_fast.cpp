@@ -221,13 +221,6 @@ void dq_avx512(const float* dS, int64_t bq, int64_t bk, const float* kt, int64_t
 // The AVX2 version: two rows × NC <= 4 channels (8 accumulator chains of 8 lanes, 15 of the 16 ymm registers with
 // the two row vectors and the key vector), each chain summed across its lanes at the end; a column tail (bk not a
 // multiple of 8) is added in scalar.
-__attribute__((target("avx2,fma"))) inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
-
 template <int NC>
 __attribute__((target("avx2,fma"))) void dq_rows_avx2(const float* dS, int64_t bq, int64_t bk, const float* kt,
                                                      int64_t ldk, int64_t D, int64_t c0, float* dq) {
@@ -249,7 +242,7 @@ __attribute__((target("avx2,fma"))) void dq_rows_avx2(const float* dS, int64_t b
             }
         }
         for (int c = 0; c < NC; ++c) {
-            float s0 = hsum8(a0[c]), s1 = hsum8(a1[c]);
+            float s0 = hsum8_avx2(a0[c]), s1 = hsum8_avx2(a1[c]);
             const float* kc = kt + (c0 + c) * ldk;
             for (int64_t j = bv; j < bk; ++j) s0 += g0[j] * kc[j], s1 += g1[j] * kc[j];
             dq[r * D + c0 + c] += s0;

@@ -552,18 +552,6 @@ FS_TARGET_AVX2 inline void store_lanes(float* p, __m256 v, int n) {
     for (int i = 0; i < n; ++i) p[i] = t[i];
 }
 
-FS_TARGET_AVX2 inline float hsum_ymm(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
-
-// The first n (< 8) lanes as a maskload mask.
-FS_TARGET_AVX2 inline __m256i lane_mask8(int64_t n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 template <int NO, int V>
 FS_TARGET_AVX2 void direct_fwd_tile_avx2(const float* xp, const Seg* seg, int64_t C, int64_t cstride,
                                          const int64_t* toff, int64_t taps, const float* wt, const float* bias,
@@ -645,7 +633,7 @@ FS_TARGET_AVX2 void direct_bwd_w_taps_avx2(const float* xc0, const int64_t* koff
 #pragma GCC unroll 8
         for (int k = 0; k < KG; ++k) acc[o][k] = _mm256_setzero_ps();
     const int64_t oplane = Ho * Wo, full = Wo / 8 * 8;
-    const __m256i mt = lane_mask8(Wo - full);
+    const __m256i mt = lane_mask8_avx2(Wo - full);
     int64_t ko[KG];
 #pragma GCC unroll 8
     for (int k = 0; k < KG; ++k) ko[k] = koff[k];
@@ -684,7 +672,7 @@ FS_TARGET_AVX2 void direct_bwd_w_taps_avx2(const float* xc0, const int64_t* koff
     for (int o = 0; o < NO; ++o)
 #pragma GCC unroll 8
         for (int k = 0; k < KG; ++k) {
-            const float r = hsum_ymm(acc[o][k]);
+            const float r = hsum8_avx2(acc[o][k]);
             out[o * ostride + k] = add ? out[o * ostride + k] + r : r;
         }
 }

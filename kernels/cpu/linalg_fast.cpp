@@ -108,20 +108,6 @@ FS_LF_AVX512 void skinny_backward(const float* x, const float* w, const float* d
 // --- AVX2 + FMA versions of the skinny kernels ---------------------------------------------------------------
 #define FS_LF_AVX2 __attribute__((target("avx2,fma")))
 
-FS_LF_AVX2 inline __m256i tail_mask8(int64_t left) {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(std::min<int64_t>(left, 8))), lane);
-}
-FS_LF_AVX2 inline __m256 load8(const float* p, int64_t left) {
-    return left >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, tail_mask8(left));
-}
-FS_LF_AVX2 inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
-
 // The inputs in blocks of k_skinny_kb columns: the rows' partial sums go through y, so the block of x every row
 // reads (8 × 2048 floats, 64 KiB) stays in L2. (Zen 3's L2 is 512 KiB: the encoder's whole 8 × 16384 x is that,
 // and re-reading it from L3 for each of the 1024 rows cost more than the weights themselves.)
@@ -143,11 +129,11 @@ FS_LF_AVX2 void skinny_forward_avx2(const float* x, const float* w, const float*
                 for (int n = 0; n < NB; ++n) a[n] = _mm256_fmadd_ps(_mm256_loadu_ps(x + n * IN + i), v, a[n]);
             }
             if (i < i1) {
-                const __m256 v = load8(wr + i, i1 - i);
-                for (int n = 0; n < NB; ++n) a[n] = _mm256_fmadd_ps(load8(x + n * IN + i, i1 - i), v, a[n]);
+                const __m256 v = load8_avx2(wr + i, i1 - i);
+                for (int n = 0; n < NB; ++n) a[n] = _mm256_fmadd_ps(load8_avx2(x + n * IN + i, i1 - i), v, a[n]);
             }
             for (int n = 0; n < NB; ++n) {
-                const float part = hsum8(a[n]);
+                const float part = hsum8_avx2(a[n]);
                 y[n * OUT + o] = i0 == 0 ? (b ? b[o] : 0.f) + part : y[n * OUT + o] + part;
             }
         }
@@ -163,17 +149,16 @@ FS_LF_AVX2 inline void skinny_rows_avx2(const float* x, const float* wr, const f
             __m256 s[R];
             for (int k = 0; k < R; ++k) s[k] = _mm256_setzero_ps();
             for (int n = 0; n < NB; ++n) {
-                const __m256 xv = load8(x + n * IN + c, left);
+                const __m256 xv = load8_avx2(x + n * IN + c, left);
                 for (int k = 0; k < R; ++k) s[k] = _mm256_fmadd_ps(_mm256_broadcast_ss(dy + n * OUT + k), xv, s[k]);
             }
             for (int k = 0; k < R; ++k) {
-                if (left >= 8) _mm256_storeu_ps(dwr + k * IN + c, s[k]);
-                else _mm256_maskstore_ps(dwr + k * IN + c, tail_mask8(left), s[k]);
+                store8_avx2(dwr + k * IN + c, s[k], left);
             }
         }
         if (acc) {
             __m256 wv[R];
-            for (int k = 0; k < R; ++k) wv[k] = load8(wr + k * IN + c, left);  // 0 past the end
+            for (int k = 0; k < R; ++k) wv[k] = load8_avx2(wr + k * IN + c, left);  // 0 past the end
             for (int n = 0; n < NB; ++n) {
                 float* a = acc + n * ld + c;
                 __m256 av = _mm256_loadu_ps(a);

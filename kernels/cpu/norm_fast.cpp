@@ -131,13 +131,6 @@ struct D8 {
     __m256d lo, hi;
 };
 
-FS_NORM_AVX2 inline __m256i mask8(int64_t n) {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(std::min<int64_t>(n, 8))), lane);
-}
-FS_NORM_AVX2 inline __m256 loadf8(const float* p, int64_t n) {
-    return n >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask8(n));
-}
 FS_NORM_AVX2 inline D8 widen(__m256 x) {
     return {_mm256_cvtps_pd(_mm256_castps256_ps128(x)), _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1))};
 }
@@ -146,20 +139,12 @@ FS_NORM_AVX2 inline __m256 leaky8_avx2(__m256 x, const Pre& a) {
     return _mm256_blendv_ps(_mm256_mul_ps(_mm256_set1_ps(a.slope), x), x, pos);
 }
 FS_NORM_AVX2 inline D8 loadz8_avx2(const float* p, int64_t n, const Pre& a) {
-    __m256 x = loadf8(p, n);
+    __m256 x = load8_avx2(p, n);
     if (a.leaky) x = leaky8_avx2(x, a);
     return widen(x);
 }
 FS_NORM_AVX2 inline __m256 narrow(const D8& v) {
     return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(v.lo)), _mm256_cvtpd_ps(v.hi), 1);
-}
-FS_NORM_AVX2 inline void storef8(float* p, __m256 v, int64_t n) {
-    if (n >= 8) return _mm256_storeu_ps(p, v);
-    _mm256_maskstore_ps(p, mask8(n), v);
-}
-FS_NORM_AVX2 inline double hsum4d(__m256d v) {
-    const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
-    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
 }
 
 FS_NORM_AVX2 void moments8_avx2(const float* x, int64_t M, const Pre& a, double* mean, double* var) {
@@ -168,7 +153,7 @@ FS_NORM_AVX2 void moments8_avx2(const float* x, int64_t M, const Pre& a, double*
         const D8 v = loadz8_avx2(x + i, M - i, a);
         s0 = _mm256_add_pd(s0, v.lo), s1 = _mm256_add_pd(s1, v.hi);
     }
-    const double mu = (hsum4d(s0) + hsum4d(s1)) / double(M);
+    const double mu = (hsum4d_avx2(s0) + hsum4d_avx2(s1)) / double(M);
     const __m256d vmu = _mm256_set1_pd(mu);
     __m256d q0 = _mm256_setzero_pd(), q1 = _mm256_setzero_pd();
     for (int64_t i = 0; i < M; i += 8) {
@@ -176,14 +161,14 @@ FS_NORM_AVX2 void moments8_avx2(const float* x, int64_t M, const Pre& a, double*
         const D8 v = loadz8_avx2(x + i, n, a);
         __m256d d0 = _mm256_sub_pd(v.lo, vmu), d1 = _mm256_sub_pd(v.hi, vmu);
         if (n < 8) {  // the padding lanes: 0, not −μ
-            const __m256i m = mask8(n);
+            const __m256i m = lane_mask8_avx2(n);
             d0 = _mm256_and_pd(d0, _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(m))));
             d1 = _mm256_and_pd(d1, _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(m, 1))));
         }
         q0 = _mm256_fmadd_pd(d0, d0, q0), q1 = _mm256_fmadd_pd(d1, d1, q1);
     }
     *mean = mu;
-    *var = (hsum4d(q0) + hsum4d(q1)) / double(M);
+    *var = (hsum4d_avx2(q0) + hsum4d_avx2(q1)) / double(M);
 }
 
 FS_NORM_AVX2 void forward_sample_avx2(const InstanceNormParams& p, const float* xs, double g, double b, float* ys,
@@ -197,7 +182,7 @@ FS_NORM_AVX2 void forward_sample_avx2(const InstanceNormParams& p, const float* 
         const D8 v = loadz8_avx2(xs + i, M - i, a);
         const D8 y{_mm256_add_pd(_mm256_mul_pd(vg, _mm256_div_pd(_mm256_sub_pd(v.lo, vmu), vd)), vb),
                    _mm256_add_pd(_mm256_mul_pd(vg, _mm256_div_pd(_mm256_sub_pd(v.hi, vmu), vd)), vb)};
-        storef8(ys + i, narrow(y), M - i);
+        store8_avx2(ys + i, narrow(y), M - i);
     }
 }
 
@@ -211,20 +196,20 @@ FS_NORM_AVX2 void backward_sample_avx2(const InstanceNormParams& p, const float*
     __m256d sd0 = _mm256_setzero_pd(), sd1 = _mm256_setzero_pd(), sx0 = _mm256_setzero_pd(), sx1 = _mm256_setzero_pd();
     for (int64_t i = 0; i < M; i += 8) {
         const int64_t n = M - i;
-        const D8 v = loadz8_avx2(xs + i, n, a), dyv = widen(loadf8(dys + i, n));  // masked lanes: dy 0
+        const D8 v = loadz8_avx2(xs + i, n, a), dyv = widen(load8_avx2(dys + i, n));  // masked lanes: dy 0
         sd0 = _mm256_add_pd(sd0, dyv.lo), sd1 = _mm256_add_pd(sd1, dyv.hi);
         sx0 = _mm256_fmadd_pd(dyv.lo, _mm256_div_pd(_mm256_sub_pd(v.lo, vmu), vd), sx0);
         sx1 = _mm256_fmadd_pd(dyv.hi, _mm256_div_pd(_mm256_sub_pd(v.hi, vmu), vd), sx1);
     }
-    *db = hsum4d(sd0) + hsum4d(sd1);
-    *dg = hsum4d(sx0) + hsum4d(sx1);
+    *db = hsum4d_avx2(sd0) + hsum4d_avx2(sd1);
+    *dg = hsum4d_avx2(sx0) + hsum4d_avx2(sx1);
     if (!dxs) return;
     const double mean_dxh = g * *db / double(M), mean_dxh_xh = g * *dg / double(M);
     const __m256d vg = _mm256_set1_pd(g), vmd = _mm256_set1_pd(mean_dxh),
                   vk = _mm256_set1_pd(sigma > 0 ? mean_dxh_xh / sigma : 0.0);
     for (int64_t i = 0; i < M; i += 8) {
         const int64_t n = M - i;
-        const D8 v = loadz8_avx2(xs + i, n, a), dyv = widen(loadf8(dys + i, n));
+        const D8 v = loadz8_avx2(xs + i, n, a), dyv = widen(load8_avx2(dys + i, n));
         D8 dz;
         dz.lo = _mm256_fnmadd_pd(_mm256_div_pd(_mm256_sub_pd(v.lo, vmu), vd), vk,
                                  _mm256_div_pd(_mm256_sub_pd(_mm256_mul_pd(vg, dyv.lo), vmd), vd));
@@ -232,11 +217,11 @@ FS_NORM_AVX2 void backward_sample_avx2(const InstanceNormParams& p, const float*
                                  _mm256_div_pd(_mm256_sub_pd(_mm256_mul_pd(vg, dyv.hi), vmd), vd));
         __m256 out = narrow(dz);
         if (a.leaky) {  // dx = float(dz) · leaky'(x), in float as the reference composition multiplies
-            const __m256 x = loadf8(xs + i, n);
+            const __m256 x = load8_avx2(xs + i, n);
             const __m256 pos = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ);
             out = _mm256_mul_ps(out, _mm256_blendv_ps(_mm256_set1_ps(a.slope), _mm256_set1_ps(1.f), pos));
         }
-        storef8(dxs + i, out, n);
+        store8_avx2(dxs + i, out, n);
     }
 }
 

@@ -490,10 +490,23 @@ void gemm_blocked(const KernelInfo& ki, bool trans_a, bool trans_b, int64_t M, i
     float* apack = t_pack_a.get(kc_max * (avx512 ? MR : ceil_div(k_mc, MR) * MR));
     float* ablock = apack;
     alignas(64) float tile[k_max_mr * k_max_nr];
+    int64_t kc = 0;
+    // One m × n tile of C from packed panels. An edge tile (m < MR or n < NR) runs the kernel into the buffer, and
+    // the valid part is merged into C.
+    auto run_tile = [&](const float* apanel, const float* bpanel, float* c, int64_t m, int64_t n, float beta_k,
+                        LinePrefetch* pf) {
+        if (m == MR && n == NR) return ki.fn(kc, apanel, bpanel, c, ldc, alpha, beta_k, pf);
+        ki.fn(kc, apanel, bpanel, tile, NR, alpha, 0.0f, pf);
+        for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) {
+                float& cij = c[i * ldc + j];
+                cij = beta_k == 0.0f ? tile[i * NR + j] : tile[i * NR + j] + beta_k * cij;
+            }
+    };
     for (int64_t jc = 0; jc < N; jc += nc_max) {
         const int64_t nc = std::min(nc_max, N - jc);
         for (int64_t pc = 0; pc < K; pc += kc_max) {
-            const int64_t kc = std::min(kc_max, K - pc);
+            kc = std::min(kc_max, K - pc);
             pack_b(trans_b, B, ldb, pc, jc, kc, nc, NR, avx512, bpack);
             const float beta_k = pc == 0 ? beta : 1.0f;  // later K blocks accumulate onto the first's result
             // The next B block's source, prefetched a couple of lines per k step by the kernels while this block
@@ -524,17 +537,7 @@ void gemm_blocked(const KernelInfo& ki, bool trans_a, bool trans_b, int64_t M, i
                             next_b.budget = ceil_div(next_b.total(), calls);
                             const int64_t m = std::min<int64_t>(MR, mc - ir);
                             const float* apanel = ablock + (ir / MR) * kc * MR;
-                            float* c = C + (ic + ir) * ldc + jc + jr;
-                            if (m == MR && n == NR) {
-                                ki.fn(kc, apanel, bpanel, c, ldc, alpha, beta_k, &next_b);
-                            } else {
-                                ki.fn(kc, apanel, bpanel, tile, NR, alpha, 0.0f, &next_b);
-                                for (int64_t i = 0; i < m; ++i)
-                                    for (int64_t j = 0; j < n; ++j) {
-                                        float& cij = c[i * ldc + j];
-                                        cij = beta_k == 0.0f ? tile[i * NR + j] : tile[i * NR + j] + beta_k * cij;
-                                    }
-                            }
+                            run_tile(apanel, bpanel, C + (ic + ir) * ldc + jc + jr, m, n, beta_k, &next_b);
                         }
                     }
                 }
@@ -547,18 +550,7 @@ void gemm_blocked(const KernelInfo& ki, bool trans_a, bool trans_b, int64_t M, i
                     next_b.budget = ceil_div(next_b.total(), calls);
                     const int64_t n = std::min<int64_t>(NR, nc - jr);
                     const float* bpanel = bpack + (jr / NR) * kc * NR;
-                    float* c = C + ic * ldc + jc + jr;
-                    if (m == MR && n == NR) {
-                        ki.fn(kc, apack, bpanel, c, ldc, alpha, beta_k, &next_b);
-                    } else {
-                        // Edge tile: full tile into the buffer, then the valid m x n part into C.
-                        ki.fn(kc, apack, bpanel, tile, NR, alpha, 0.0f, &next_b);
-                        for (int64_t i = 0; i < m; ++i)
-                            for (int64_t j = 0; j < n; ++j) {
-                                float& cij = c[i * ldc + j];
-                                cij = beta_k == 0.0f ? tile[i * NR + j] : tile[i * NR + j] + beta_k * cij;
-                            }
-                    }
+                    run_tile(apack, bpanel, C + ic * ldc + jc + jr, m, n, beta_k, &next_b);
                 }
             }
         }

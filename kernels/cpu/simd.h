@@ -22,6 +22,34 @@ inline bool cpu_has_avx512f() { return simd_level() >= SimdLevel::avx512; }
 /// True when the AVX2 + FMA paths may run (also on an AVX-512 CPU: they are the fallback of the AVX-512 ones).
 inline bool cpu_has_avx2() { return simd_level() >= SimdLevel::avx2; }
 
+// --- AVX2 helpers shared by the AVX2 kernels (callers are compiled with target("avx2,fma") or "avx2") ---------
+/// Σ of the 8 lanes.
+__attribute__((target("avx2"))) inline float hsum8_avx2(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+/// Σ of the 4 double lanes.
+__attribute__((target("avx2"))) inline double hsum4d_avx2(__m256d v) {
+    const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+/// The first min(n, 8) lanes set, as a maskload / maskstore mask.
+__attribute__((target("avx2"))) inline __m256i lane_mask8_avx2(int64_t n) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n < 8 ? n : 8)), lane);
+}
+/// The 8 floats at p, or the first n of them (the rest 0) when n < 8.
+__attribute__((target("avx2"))) inline __m256 load8_avx2(const float* p, int64_t n) {
+    return n >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, lane_mask8_avx2(n));
+}
+/// Stores the first min(n, 8) lanes of v at p.
+__attribute__((target("avx2"))) inline void store8_avx2(float* p, __m256 v, int64_t n) {
+    if (n >= 8) return _mm256_storeu_ps(p, v);
+    _mm256_maskstore_ps(p, lane_mask8_avx2(n), v);
+}
+
 /// Transposes the 16 × 16 floats in r[0..16) in registers (row i becomes column i): the packing step of the GEMM
 /// and convolution paths where packing is a transpose.
 __attribute__((target("avx512f"))) inline void transpose16x16_avx512(__m512 r[16]) {
