@@ -13,15 +13,6 @@
 #include <mutex>
 #include <vector>
 
-// GCC 12 reports false "may be used uninitialized" warnings from inside its own AVX-512 intrinsics headers
-// (their _mm512_undefined_ps() pass-through operands); they are not about this file's code.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
 #include "kernels/attention.h"
 #include "kernels/cpu/simd.h"
 #include "kernels/cpu/thread_pool.h"

@@ -540,17 +540,10 @@ FS_TARGET_AVX512 void direct_bwd_w_taps(const float* xc0, const int64_t* koff, c
 
 // --- the direct kernels with AVX2 + FMA: the same loops on 8-lane segments -------------------------------------
 // 16 ymm registers instead of 32 zmm: NO·V accumulators + V loaded vectors + 1 broadcast ≤ 16 (tile shapes from
-// direct_segs_avx2). No masks: a segment of fewer than 8 real lanes loads whole vectors (k_direct_slack) and
+// direct_segs_avx2). No masked loads: a segment of fewer than 8 real lanes loads whole vectors (k_direct_slack) and
 // stores only its real lanes.
 #define FS_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define FS_IN_YMM(v) asm("" : "+x"(v))
-
-FS_TARGET_AVX2 inline void store_lanes(float* p, __m256 v, int n) {
-    if (n >= 8) return _mm256_storeu_ps(p, v);
-    alignas(32) float t[8];
-    _mm256_store_ps(t, v);
-    for (int i = 0; i < n; ++i) p[i] = t[i];
-}
 
 template <int NO, int V>
 FS_TARGET_AVX2 void direct_fwd_tile_avx2(const float* xp, const Seg* seg, int64_t C, int64_t cstride,
@@ -583,7 +576,7 @@ FS_TARGET_AVX2 void direct_fwd_tile_avx2(const float* xp, const Seg* seg, int64_
 #pragma GCC unroll 8
     for (int o = 0; o < NO; ++o)
 #pragma GCC unroll 8
-        for (int v = 0; v < V; ++v) store_lanes(y + o * ystride + seg[v].out, acc[o][v], seg[v].len);
+        for (int v = 0; v < V; ++v) store8_avx2(y + o * ystride + seg[v].out, acc[o][v], seg[v].len);
 }
 
 template <int CB, int V>
@@ -620,7 +613,7 @@ FS_TARGET_AVX2 void direct_bwd_data_tile_avx2(const float* dq, const Seg* seg, i
 #pragma GCC unroll 8
     for (int j = 0; j < CB; ++j)
 #pragma GCC unroll 8
-        for (int v = 0; v < V; ++v) store_lanes(out + j * ostride + seg[v].out, acc[j][v], seg[v].len);
+        for (int v = 0; v < V; ++v) store8_avx2(out + j * ostride + seg[v].out, acc[j][v], seg[v].len);
 }
 
 template <int NO, int KG>

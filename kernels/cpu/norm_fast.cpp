@@ -1,7 +1,6 @@
 // norm_fast.cpp: instance_norm in f32 with the reference's double-precision statistics (kernels/cpu/norm.cpp is
 // the specification): every sum runs in double, 8 lanes wide, and each output is formed in double and rounded
 // once, so the results match the reference to float rounding. One sample per thread task. AVX-512 or AVX2 + FMA.
-#include <algorithm>
 #include <cmath>
 #include <vector>
 
