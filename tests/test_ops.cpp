@@ -365,13 +365,18 @@ TEST(ConvFast, TapDecomposedSmallMapsMatchTheReference) {
             return std::vector<Tensor>{Tensor::uniform(c.x, -1, 1, rng), Tensor::uniform(c.w, -1, 1, rng),
                                        Tensor::uniform({c.w[0]}, -1, 1, rng)};
         };
-        const OpRun f = run_op(true, spec, make, p, 23), r = run_op(false, spec, make, p, 23);
-        const std::vector<Tensor>&of = f.outs, &gf = f.grads, &orf = r.outs, &gr = r.grads;
-        const std::string what = shape_str(c.x) + " * " + shape_str(c.w);
-        // f32 dot products of up to 9·2048 terms summed per tap, then over
-        // taps: a few ulps of the largest magnitude; a dropped K block, panel or chunk changes O(1) of it
-        EXPECT_LE(scaled_err(of[0], orf[0]), 1e-5) << what;
-        for (size_t i = 0; i < 3; ++i) EXPECT_LE(scaled_err(gf[i], gr[i]), 1e-5) << what << ", gradient " << i;
+        const OpRun r = run_op(false, spec, make, p, 23);
+        for (int level = int(SimdLevel::avx2); level <= int(cpu_simd_level()); ++level) {  // the taps' two kernels
+            SimdCapGuard cap{SimdLevel(level)};
+            const OpRun f = run_op(true, spec, make, p, 23);
+            const std::vector<Tensor>&of = f.outs, &gf = f.grads, &orf = r.outs, &gr = r.grads;
+            const std::string what =
+                shape_str(c.x) + " * " + shape_str(c.w) + " at " + simd_level_name(SimdLevel(level));
+            // f32 dot products of up to 9·2048 terms summed per tap, then over
+            // taps: a few ulps of the largest magnitude; a dropped K block, panel or chunk changes O(1) of it
+            EXPECT_LE(scaled_err(of[0], orf[0]), 1e-5) << what;
+            for (size_t i = 0; i < 3; ++i) EXPECT_LE(scaled_err(gf[i], gr[i]), 1e-5) << what << ", gradient " << i;
+        }
     }
 }
 
@@ -379,35 +384,41 @@ TEST(ConvFast, TapDecomposedSmallMapsMatchTheReference) {
 // they are NaN (0 · inf), and stored into a real output row they would turn a finite output into NaN. Tap (0, 0)
 // of a 4×4 'same' conv reads nothing for output (0, 0), so there the reference stays finite.
 TEST(ConvFast, TapDecomposedKeepsAnInfiniteWeightToItsOwnOutputs) {
-    // The tap-decomposed path is AVX-512 only; the im2col + SGEMM path that runs this map elsewhere multiplies the
-    // zero padding by the weight too (0 · inf = NaN), as GEMM convolutions do.
-    if (cpu_simd_level() < SimdLevel::avx512) GTEST_SKIP() << "no AVX-512 on this CPU: the tap-decomposed path is off";
+    // The tap-decomposed path needs AVX2 (or AVX-512); the im2col + SGEMM path that runs this map elsewhere
+    // multiplies the zero padding by the weight too (0 · inf = NaN), as GEMM convolutions do.
+    if (cpu_simd_level() < SimdLevel::avx2) GTEST_SKIP() << "no AVX2 on this CPU: the tap-decomposed path is off";
     const OpSpec& spec = op_by_name("conv2d");
     std::mt19937_64 rng(5);
     Tensor x = Tensor::uniform({2, 5, 4, 4}, -1, 1, rng), w = Tensor::uniform({40, 5, 3, 3}, -1, 1, rng);
     w.data<float>()[(3 * 5 + 2) * 9 + 0] = std::numeric_limits<float>::infinity();  // w[3, 2, 0, 0]
     const Conv2dParams p = Conv2dParams::tf_same(3, 3, 1, 4, 4);
     NoGradGuard ng;
-    std::vector<double> fast, ref;
-    {
-        FastKernelsGuard g(true);
-        fast = spec.forward({x, w}, p)[0].to_vector();
-    }
+    std::vector<double> ref;
     {
         FastKernelsGuard g(false);
         ref = spec.forward({x, w}, p)[0].to_vector();
     }
-    ASSERT_EQ(fast.size(), ref.size());
-    int64_t nonfinite = 0;
-    for (size_t i = 0; i < ref.size(); ++i) {
-        ASSERT_EQ(std::isfinite(fast[i]), std::isfinite(ref[i])) << "at " << i << ": " << fast[i] << " vs " << ref[i];
-        nonfinite += !std::isfinite(ref[i]);
-        // finite outputs: f32 sums of 45 products in another order, a few ulps of magnitudes ~10
-        if (std::isfinite(ref[i])) {
-            EXPECT_NEAR(fast[i], ref[i], 1e-5) << "at " << i;
+    for (int level = int(SimdLevel::avx2); level <= int(cpu_simd_level()); ++level) {
+        SimdCapGuard cap{SimdLevel(level)};
+        const char* name = simd_level_name(SimdLevel(level));
+        std::vector<double> fast;
+        {
+            FastKernelsGuard g(true);
+            fast = spec.forward({x, w}, p)[0].to_vector();
         }
+        ASSERT_EQ(fast.size(), ref.size());
+        int64_t nonfinite = 0;
+        for (size_t i = 0; i < ref.size(); ++i) {
+            ASSERT_EQ(std::isfinite(fast[i]), std::isfinite(ref[i]))
+                << name << " at " << i << ": " << fast[i] << " vs " << ref[i];
+            nonfinite += !std::isfinite(ref[i]);
+            // finite outputs: f32 sums of 45 products in another order, a few ulps of magnitudes ~10
+            if (std::isfinite(ref[i])) {
+                EXPECT_NEAR(fast[i], ref[i], 1e-5) << name << " at " << i;
+            }
+        }
+        EXPECT_EQ(nonfinite, 2 * 9) << name;  // channel 3 of both images at the 9 positions where tap (0, 0) reads
     }
-    EXPECT_EQ(nonfinite, 2 * 9);  // channel 3 of both images at the 9 positions where tap (0, 0) reads
 }
 
 // pixel_shuffle with r = 2 interleaves row pairs 16 at a time on the fast path (kernels/cpu/shuffle_fast.cpp);

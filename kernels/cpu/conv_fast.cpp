@@ -15,8 +15,8 @@
 //      backward data:   dcol (K, P)     = Wᵀ · dy[n], col2im adds each entry back to its pixel
 //      backward weight: dW_t (OC, K)   += dy[n] · col[n]ᵀ per thread, the partial sums added at the end
 //
-//  * Tap-decomposed GEMM (AVX-512, zero padding, the maps the batched GEMM below would take when under 90 % of
-//    the taps' reads are inside the input: the 4×4 and 8×8 maps; forward and data gradient): one product per
+//  * Tap-decomposed GEMM (AVX-512 or AVX2, zero padding, the maps the batched GEMM below would take when under 86 %
+//    of the taps' reads are inside the input: the 4×4 and 8×8 maps; forward and data gradient): one product per
 //    kernel tap over only the positions it reads (see "the tap-decomposed GEMM" below).
 //
 //  * GEMM, batched (small maps, or a batch that does not divide among the threads): blocks of nb images share one
@@ -920,7 +920,9 @@ constexpr int64_t k_tap_max_pack = int64_t(8) << 20;       // A floats packed at
 // The share of (tap, output position) pairs that read inside the input, below which the taps path is taken: the
 // 4×4 map (0.69) and the 8×8 maps at stride 1 and 2 (0.84) gained 10-30 %; the discriminator's 4×4/s2 block at
 // 16 px (0.88: 16 taps, 128 and 256 channels) gained nothing forward and lost 18 % backward (the packing of A and
-// the smaller K blocks of 16 taps cost more than the 12 % of work skipped).
+// the smaller K blocks of 16 taps cost more than the 12 % of work skipped). On Zen 3 with AVX2 the same cut-off
+// holds: the 4×4 and 8×8 maps ran 1.2-1.9× faster than the batched GEMM, while that block and the encoder's
+// 3×3/s2 block at 16 px (0.92) ran 15-55 % slower with taps.
 constexpr double k_tap_max_valid = 0.86;
 
 // Rows of one tap: in the gathered tensor, the offset of the row's channel-0 element; in the output, the row.
@@ -951,8 +953,9 @@ int64_t tap_valid(const Conv2dParams& p, const Conv2dGeom& g) {
 }
 
 bool use_taps(const Conv2dParams& p, const Conv2dGeom& g) {
-    if (p.pad_mode != PadMode::zeros || g.KH * g.KW < 2 || !have_avx512() ||
-        sgemm_kernel_in_use() != SgemmKernel::avx512)
+    // The kernel on the level the SGEMM paths run at (tests force both down together).
+    const SgemmKernel want = have_avx512() ? SgemmKernel::avx512 : SgemmKernel::avx2;
+    if (p.pad_mode != PadMode::zeros || g.KH * g.KW < 2 || !cpu_has_avx2() || sgemm_kernel_in_use() != want)
         return false;
     return double(tap_valid(p, g)) < k_tap_max_valid * double(g.KH * g.KW * g.Ho * g.Wo);
 }
@@ -1095,11 +1098,102 @@ FS_TARGET_AVX512 void tap_pack_b(const float* w, int64_t T, int64_t CT, int64_t 
     }
 }
 
+// The AVX2 versions, on the same packed panels. The 12 × 32 tile runs as four 6 × 16 quarters (12 ymm
+// accumulators, 2 B vectors and a broadcast), B's column half outermost so that the half (16 KiB at kc = 256) and
+// the A panel (12 KiB) stay in L1 for both row halves.
+FS_TARGET_AVX2 void tap_kernel_avx2(int64_t kc, const float* a, const float* b, float* const* rows, int64_t col) {
+    constexpr int MR = int(k_tap_mr), R = MR / 2;
+    for (int ch = 0; ch < 2; ++ch)
+        for (int rh = 0; rh < 2; ++rh) {
+            __m256 acc0[R], acc1[R];
+#pragma GCC unroll 6
+            for (int i = 0; i < R; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
+            const float* ak = a + rh * R;
+            const float* bk = b + ch * 16;
+            for (int64_t k = 0; k < kc; ++k, ak += MR, bk += k_tap_nr) {
+                __m256 b0 = _mm256_load_ps(bk), b1 = _mm256_load_ps(bk + 8);
+                FS_IN_REGISTER(b0);
+                FS_IN_REGISTER(b1);
+#pragma GCC unroll 6
+                for (int i = 0; i < R; ++i) {
+                    const __m256 ai = _mm256_broadcast_ss(ak + i);
+                    acc0[i] = _mm256_fmadd_ps(ai, b0, acc0[i]);
+                    acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
+                }
+            }
+#pragma GCC unroll 6
+            for (int i = 0; i < R; ++i) {
+                float* c = rows[rh * R + i] + col + ch * 16;
+                _mm256_storeu_ps(c, _mm256_add_ps(_mm256_loadu_ps(c), acc0[i]));
+                _mm256_storeu_ps(c + 8, _mm256_add_ps(_mm256_loadu_ps(c + 8), acc1[i]));
+            }
+        }
+}
+
+// tap_pack_b with 8 × 8 transposes: groups of 8 columns; forward, 8 consecutive (k, t) of 8 rows of w at a time;
+// backward, the first 8·⌊T/8⌋ taps of 8 columns at a time and the rest (the ninth tap of a 3 × 3 kernel) copied.
+FS_TARGET_AVX2 void tap_pack_b_avx2(const float* w, int64_t T, int64_t CT, int64_t M, bool backward, int64_t j0,
+                                    int64_t np, int64_t k0, int64_t kc, float* dst) {
+    const int64_t pstride = kc * k_tap_nr, tstride = np * pstride;
+    if (!backward) {
+        for (int64_t jr = 0; jr < np; ++jr)
+            for (int64_t h = 0; h < 4; ++h) {
+                const int64_t jg = j0 + jr * k_tap_nr + 8 * h;
+                const int64_t n = std::clamp<int64_t>(M - jg, 0, 8);
+                const float* src = w + jg * CT + k0 * T;
+                float* d = dst + jr * pstride + 8 * h;
+                const int64_t span = kc * T;
+                int64_t u = 0;
+                if (n == 8)
+                    for (; u + 8 <= span; u += 8) {
+                        __m256 r[8];
+#pragma GCC unroll 8
+                        for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * CT + u);
+                        transpose8x8_avx2(r);
+                        int64_t k = u / T, t = u % T;
+#pragma GCC unroll 8
+                        for (int l = 0; l < 8; ++l) {
+                            _mm256_store_ps(d + t * tstride + k * k_tap_nr, r[l]);
+                            if (++t == T) t = 0, ++k;
+                        }
+                    }
+                for (; u < span; ++u) {
+                    const int64_t k = u / T, t = u % T;
+                    float* o = d + t * tstride + k * k_tap_nr;
+                    for (int64_t i = 0; i < 8; ++i) o[i] = i < n ? src[i * CT + u] : 0.f;
+                }
+            }
+        return;
+    }
+    const int64_t T8 = T / 8 * 8;
+    for (int64_t k = 0; k < kc; ++k) {
+        const float* src = w + (k0 + k) * CT;
+        for (int64_t jr = 0; jr < np; ++jr)
+            for (int64_t h = 0; h < 4; ++h) {
+                const int64_t jg = j0 + jr * k_tap_nr + 8 * h;
+                const int64_t n = std::clamp<int64_t>(M - jg, 0, 8);
+                float* d = dst + jr * pstride + k * k_tap_nr + 8 * h;
+                for (int64_t t0 = 0; t0 < T8; t0 += 8) {
+                    __m256 r[8];
+#pragma GCC unroll 8
+                    for (int i = 0; i < 8; ++i)
+                        r[i] = i < n ? _mm256_loadu_ps(src + (jg + i) * T + t0) : _mm256_setzero_ps();
+                    transpose8x8_avx2(r);
+#pragma GCC unroll 8
+                    for (int l = 0; l < 8; ++l) _mm256_store_ps(d + (t0 + l) * tstride, r[l]);
+                }
+                for (int64_t t = T8; t < T; ++t)
+                    for (int64_t i = 0; i < 8; ++i) d[t * tstride + i] = i < n ? src[(jg + i) * T + t] : 0.f;
+            }
+    }
+}
+
 // out (rows × ldo, zeroed by the caller; row `rows` is a scratch row for panels' padding) += Σ_t A_t · B_t over
 // M columns. src: the gathered tensor, channel k of row r at src[rows.src[r] + k·kstride], K channels.
 void tap_gemm(const TapRows& tr, const float* src, int64_t kstride, int64_t K, const float* w, int64_t T, int64_t CT,
               int64_t M, bool backward, float* out, int64_t ldo, int64_t out_rows) {
     const int64_t ntap = int64_t(tr.first.size()) - 1;
+    const bool avx512 = have_avx512();
     const int64_t kcb = std::clamp<int64_t>(k_tap_b_floats / (ntap * k_tap_np * k_tap_nr) / 16 * 16, 16, k_tap_kc);
     const int64_t panels = tr.panel0.back(), kblocks = (K + kcb - 1) / kcb;
     const int64_t pstride = kcb * k_tap_mr;
@@ -1136,7 +1230,8 @@ void tap_gemm(const TapRows& tr, const float* src, int64_t kstride, int64_t K, c
                 const int64_t np = std::min(k_tap_np, p1 - jp);
                 for (int64_t kb = 0; kb < kblocks; ++kb) {
                     const int64_t k0 = kb * kcb, kc = std::min(kcb, K - k0);
-                    tap_pack_b(w, T, CT, M, backward, jp * k_tap_nr, np, k0, kc, bpack);
+                    (avx512 ? tap_pack_b : tap_pack_b_avx2)(w, T, CT, M, backward, jp * k_tap_nr, np, k0, kc,
+                                                             bpack);
                     // The next block's slice of w, a few lines before each kernel call: w is read from memory
                     // once per call (75 MB for the encoder's 4×4 layer), and without this the packing stalls on it
                     // (a third of the kernels' time).
@@ -1163,7 +1258,8 @@ void tap_gemm(const TapRows& tr, const float* src, int64_t kstride, int64_t K, c
                             const float* a = apack + (kb * panels + q) * pstride;
                             for (int64_t jr = 0; jr < np; ++jr) {
                                 next.issue((next.total() + calls - 1) / calls);
-                                tap_kernel(kc, a, bpack + (t * np + jr) * kc * k_tap_nr, rowp, (jp + jr) * k_tap_nr);
+                                (avx512 ? tap_kernel : tap_kernel_avx2)(kc, a, bpack + (t * np + jr) * kc * k_tap_nr,
+                                                                        rowp, (jp + jr) * k_tap_nr);
                             }
                         }
                 }

@@ -49,24 +49,12 @@ __attribute__((target("avx512f"))) void transpose16(const float* src, int64_t ss
 
 bool have_avx2() { return cpu_has_avx2(); }
 
-// The AVX2 8×8 version: interleaves within 128-bit lanes, then the lanes swapped across registers.
+// The AVX2 8×8 version (simd.h's in-register transpose).
 __attribute__((target("avx2"))) void transpose8(const float* src, int64_t ss, float* dst, int64_t ds) {
-    __m256 r[8], t[8];
+    __m256 r[8];
     for (int k = 0; k < 8; ++k) r[k] = _mm256_loadu_ps(src + k * ss);
-    for (int k = 0; k < 4; ++k) {
-        t[2 * k] = _mm256_unpacklo_ps(r[2 * k], r[2 * k + 1]);
-        t[2 * k + 1] = _mm256_unpackhi_ps(r[2 * k], r[2 * k + 1]);
-    }
-    for (int h = 0; h < 2; ++h) {  // rows 4h..4h+3: r[4h + m] holds columns m and 4 + m (one per lane)
-        r[4 * h + 0] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0x44);
-        r[4 * h + 1] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0xEE);
-        r[4 * h + 2] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0x44);
-        r[4 * h + 3] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0xEE);
-    }
-    for (int m = 0; m < 4; ++m) {
-        _mm256_storeu_ps(dst + m * ds, _mm256_permute2f128_ps(r[m], r[4 + m], 0x20));
-        _mm256_storeu_ps(dst + (4 + m) * ds, _mm256_permute2f128_ps(r[m], r[4 + m], 0x31));
-    }
+    transpose8x8_avx2(r);
+    for (int k = 0; k < 8; ++k) _mm256_storeu_ps(dst + k * ds, r[k]);
 }
 #endif
 

@@ -50,6 +50,27 @@ __attribute__((target("avx2"))) inline void store8_avx2(float* p, __m256 v, int6
     _mm256_maskstore_ps(p, lane_mask8_avx2(n), v);
 }
 
+/// Transposes the 8 × 8 floats in r[0..8) in registers (row i becomes column i): interleaves within 128-bit
+/// lanes, then the lanes swapped across registers. The AVX2 sibling of transpose16x16_avx512.
+__attribute__((target("avx2"))) inline void transpose8x8_avx2(__m256 r[8]) {
+    __m256 t[8];
+    for (int k = 0; k < 4; ++k) {
+        t[2 * k] = _mm256_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+        t[2 * k + 1] = _mm256_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+    }
+    for (int h = 0; h < 2; ++h) {  // rows 4h..4h+3: t[4h + m] holds columns m and 4 + m (one per lane)
+        r[4 * h + 0] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0x44);
+        r[4 * h + 1] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0xEE);
+        r[4 * h + 2] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0x44);
+        r[4 * h + 3] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0xEE);
+    }
+    for (int m = 0; m < 4; ++m) {
+        t[m] = _mm256_permute2f128_ps(r[m], r[4 + m], 0x20);
+        t[4 + m] = _mm256_permute2f128_ps(r[m], r[4 + m], 0x31);
+    }
+    for (int m = 0; m < 8; ++m) r[m] = t[m];
+}
+
 /// Transposes the 16 × 16 floats in r[0..16) in registers (row i becomes column i): the packing step of the GEMM
 /// and convolution paths where packing is a transpose.
 __attribute__((target("avx512f"))) inline void transpose16x16_avx512(__m512 r[16]) {
