@@ -7,6 +7,11 @@ needs Debian's python3-torch (1.13, oneDNN convolutions) and is skipped where it
     ./build/fs_bench --benchmark_filter='conv2d|attention|sgemm_square/1024|peak' \\
         --benchmark_format=json > /tmp/fs.json
     /usr/bin/python3 bench/pytorch_side_by_side.py --fs-json /tmp/fs.json # side by side, with the speed ratio
+    /usr/bin/python3 bench/pytorch_side_by_side.py --fs-bench ./build/fs_bench --rounds 3   # interleaved
+
+On a shared machine whose speed drifts from minute to minute, one fs run followed by one PyTorch run compares two
+different machines. --fs-bench runs the two sides in turns (fs_bench's conv2d and attention cases, then PyTorch's,
+--rounds times) and keeps each case's minimum over all rounds and repetitions on both sides.
 
 The case names are those of the perf cases in autograd/ops/conv.cpp and autograd/ops/attention.cpp, so the two
 sides line up by name. Times are the median of --reps timed runs after warm-up, 2 threads (--threads).
@@ -19,8 +24,11 @@ count are identical, only which border row is zero differs, which does not chang
 """
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
 try:
@@ -59,6 +67,9 @@ ATTN = [
 ]
 
 
+STAT = statistics.median  # min in the interleaved mode (--fs-bench)
+
+
 def timeit(fn, reps, warmup=2):
     for _ in range(warmup):
         fn()
@@ -67,7 +78,7 @@ def timeit(fn, reps, warmup=2):
         t0 = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+    return STAT(ts)
 
 
 def conv_flops(x, w, stride, pad):
@@ -132,20 +143,38 @@ def bench_gemm(reps):
     return {"sgemm_1024": (t, 2.0 * 1024 ** 3), "dense_8x16384x1024": (td, 2.0 * 8 * 16384 * 1024)}
 
 
-def fs_times(path):
-    """real_time in seconds per fs_bench benchmark name, from --benchmark_format=json."""
+def fs_times(path, out=None):
+    """real_time in seconds per fs_bench benchmark name, from --benchmark_format=json; the minimum where a name
+    repeats (--benchmark_repetitions) or is already in `out`."""
     with open(path) as f:
         data = json.load(f)
     unit = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
-    out = {}
+    out = {} if out is None else out
     for bm in data["benchmarks"]:
         if bm.get("run_type", "iteration") != "iteration":
             continue
         name = bm["name"]
         if name.endswith("/real_time"):  # benchmarks registered with UseRealTime()
             name = name[: -len("/real_time")]
-        out[name] = bm["real_time"] * unit[bm.get("time_unit", "ns")]
+        t = bm["real_time"] * unit[bm.get("time_unit", "ns")]
+        out[name] = min(t, out.get(name, t))
     return out
+
+
+def run_fs_bench(exe, out):
+    """One fs_bench run of the conv2d and attention cases (3 repetitions each), minima merged into out."""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "fs.json")
+        subprocess.run([exe, "--benchmark_filter=^(conv2d|attention)/", "--benchmark_repetitions=3",
+                        "--benchmark_format=json", f"--benchmark_out={path}", "--benchmark_out_format=json"],
+                       check=True, stdout=subprocess.DEVNULL)
+        fs_times(path, out)
+
+
+def merge_min(acc, rows):
+    for name, (fwd, bwd, f) in rows.items():
+        old = acc.get(name)
+        acc[name] = (fwd, bwd, f) if old is None else (min(fwd, old[0]), min(bwd, old[1]), f)
 
 
 def main():
@@ -153,10 +182,26 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--fs-json", help="fs_bench --benchmark_format=json output to put next to PyTorch's figures")
+    ap.add_argument("--fs-bench", help="the fs_bench binary: run it in turns with PyTorch (see --rounds)")
+    ap.add_argument("--rounds", type=int, default=3, help="turns of fs_bench and PyTorch with --fs-bench")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    fs = fs_times(args.fs_json) if args.fs_json else {}
-    print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.reps}")
+    global STAT
+    fs, conv, attn = {}, {}, {}
+    if args.fs_bench:
+        STAT = min
+        for r in range(args.rounds):
+            t0 = time.perf_counter()
+            run_fs_bench(args.fs_bench, fs)
+            merge_min(conv, bench_conv(args.reps))
+            merge_min(attn, bench_attention(args.reps))
+            print(f"round {r + 1}/{args.rounds}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads; both sides the minimum over "
+              f"{args.rounds} interleaved rounds ({args.reps} runs per round for PyTorch, 3 repetitions for fs)")
+    else:
+        fs = fs_times(args.fs_json) if args.fs_json else {}
+        conv, attn = bench_conv(args.reps), bench_attention(args.reps)
+        print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.reps}")
 
     def side(kind, name, t_pt, f):
         key = f"{kind}/{name}/cpu"
@@ -168,10 +213,19 @@ def main():
 
     print("\n| case | pass | PyTorch ms | PyTorch GFLOP/s | fs ms | fs GFLOP/s | fs speed-up |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for op, rows in (("conv2d", bench_conv(args.reps)), ("attention", bench_attention(args.reps))):
+    for op, rows in (("conv2d", conv), ("attention", attn)):
         for name, (fwd, bwd, f) in rows.items():
             print(f"| {op} {name} | forward " + side(f"{op}/forward", name, fwd, f))
             print(f"| {op} {name} | backward " + side(f"{op}/backward", name, bwd, 2 * f))
+    if fs:  # issue 3's per-layer criterion: forward + backward against PyTorch's
+        print("\n| case | PyTorch fwd+bwd ms | fs fwd+bwd ms | fs speed-up |")
+        print("| --- | --- | --- | --- |")
+        for op, rows in (("conv2d", conv), ("attention", attn)):
+            for name, (fwd, bwd, f) in rows.items():
+                kf, kb = f"{op}/forward/{name}/cpu", f"{op}/backward/{name}/cpu"
+                if kf in fs and kb in fs:
+                    t_pt, t_fs = fwd + bwd, fs[kf] + fs[kb]
+                    print(f"| {op} {name} | {t_pt * 1e3:.2f} | {t_fs * 1e3:.2f} | {t_pt / t_fs:.2f}x |")
     for name, (t, f) in bench_gemm(args.reps).items():
         print(f"| {name} | forward | {t * 1e3:.2f} | {f / t * 1e-9:.0f} | | | |")
 
