@@ -248,6 +248,75 @@ FS_TARGET_AVX512 void pack_rowsegs32_avx512(const float* src, int64_t ldb, int64
 // --- AVX2 + FMA: 6 x 16 ----------------------------------------------------------------------------------------
 constexpr int k_mr256 = 6, k_nr256 = 16;
 
+// The AVX2 packs, the same four layouts with 8 × 8 in-register transposes (transpose8x8_avx2) and whole-vector
+// copies. Their scalar loops were ~20 % of the stride-2 encoder convolutions' GEMM time on Zen 3 (the strided
+// single-float stores of a transposed B above all).
+
+// dst[k·6 + r] = src[r·lda + k] for 6 full rows, k < kc (two rows of each transpose are zero and not stored).
+FS_TARGET_AVX2 void pack_rows6_avx2(const float* src, int64_t lda, int64_t kc, float* dst) {
+    constexpr int R = k_mr256;
+    int64_t k = 0;
+    for (; k + 8 <= kc; k += 8) {
+        __m256 r[8];
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; ++i) r[i] = i < R ? _mm256_loadu_ps(src + i * lda + k) : _mm256_setzero_ps();
+        transpose8x8_avx2(r);
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; ++j) {
+            float* d = dst + (k + j) * R;
+            _mm_storeu_ps(d, _mm256_castps256_ps128(r[j]));
+            _mm_storel_pi(reinterpret_cast<__m64*>(d + 4), _mm256_extractf128_ps(r[j], 1));
+        }
+    }
+    for (; k < kc; ++k)
+        for (int i = 0; i < R; ++i) dst[k * R + i] = src[i * lda + k];
+}
+
+// dst[k·16 + c] = src[c·ldb + k] for 16 full columns, k < kc; dst 32-byte aligned.
+FS_TARGET_AVX2 void pack_cols16_avx2(const float* src, int64_t ldb, int64_t kc, float* dst) {
+    constexpr int C = k_nr256;
+    int64_t k = 0;
+    for (; k + 8 <= kc; k += 8)
+        for (int g = 0; g < C; g += 8) {
+            __m256 r[8];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + (g + i) * ldb + k);
+            transpose8x8_avx2(r);
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; ++j) _mm256_store_ps(dst + (k + j) * C + g, r[j]);
+        }
+    for (; k < kc; ++k)
+        for (int c = 0; c < C; ++c) dst[k * C + c] = src[c * ldb + k];
+}
+
+// dst[k·6 + r] = src[k·lda + r] for 6 columns, k < kc (transposed A: 6 contiguous floats per k).
+FS_TARGET_AVX2 void pack_cols6_avx2(const float* src, int64_t lda, int64_t kc, float* dst) {
+    for (int64_t k = 0; k < kc; ++k) {
+        const float* s = src + k * lda;
+        float* d = dst + k * k_mr256;
+        _mm_storeu_ps(d, _mm_loadu_ps(s));
+        _mm_storel_pi(reinterpret_cast<__m64*>(d + 4), _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(s + 4))));
+    }
+}
+
+// dst panels (kc x 16 each, kc·16 floats apart) from the row segments src[k·ldb + 0 .. nc); the last panel's
+// columns beyond nc are zero (load8_avx2 reads nothing past the segment).
+FS_TARGET_AVX2 void pack_rowsegs16_avx2(const float* src, int64_t ldb, int64_t kc, int64_t nc, float* dst) {
+    constexpr int C = k_nr256;
+    const int64_t full = nc / C, rem = nc % C;
+    for (int64_t k = 0; k < kc; ++k, src += ldb) {
+        float* d = dst + k * C;
+        for (int64_t p = 0; p < full; ++p, d += kc * C) {
+            _mm256_store_ps(d, _mm256_loadu_ps(src + p * C));
+            _mm256_store_ps(d + 8, _mm256_loadu_ps(src + p * C + 8));
+        }
+        if (rem > 0) {
+            _mm256_store_ps(d, load8_avx2(src + full * C, std::min<int64_t>(rem, 8)));
+            _mm256_store_ps(d + 8, rem > 8 ? load8_avx2(src + full * C + 8, rem - 8) : _mm256_setzero_ps());
+        }
+    }
+}
+
 FS_TARGET_AVX2 void kernel_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
                                 float beta, LinePrefetch* pf) {
     constexpr int MR = k_mr256;
@@ -411,12 +480,15 @@ inline int64_t balanced_block(int64_t n, int64_t max_block, int64_t align) {
 
 // Packs op(A)[i0 : i0+m, k0 : k0+kc] into one MR x kc panel, k-major (dst[k·MR + r]), rows m..MR zero.
 void pack_a(bool trans_a, const float* A, int64_t lda, int64_t i0, int64_t k0, int64_t m, int64_t kc, int MR,
-            bool avx512, float* dst) {
+            bool avx512, bool avx2, float* dst) {
 #if FS_SGEMM_X86
     if (avx512 && !trans_a && m == k_mr512 && MR == k_mr512) return pack_rows12_avx512(A + i0 * lda + k0, lda, kc, dst);
     if (avx512 && trans_a && m == k_mr512 && MR == k_mr512) return pack_cols12_avx512(A + k0 * lda + i0, lda, kc, dst);
+    if (avx2 && !trans_a && m == k_mr256 && MR == k_mr256) return pack_rows6_avx2(A + i0 * lda + k0, lda, kc, dst);
+    if (avx2 && trans_a && m == k_mr256 && MR == k_mr256) return pack_cols6_avx2(A + k0 * lda + i0, lda, kc, dst);
 #else
     (void)avx512;
+    (void)avx2;
 #endif
     if (!trans_a) {
         // op(A)(i, k) = A[i·lda + k]: m row streams advancing together, contiguous writes.
@@ -440,15 +512,17 @@ void pack_a(bool trans_a, const float* A, int64_t lda, int64_t i0, int64_t k0, i
 // Packs op(B)[k0 : k0+kc, j0 : j0+nc] into ceil(nc/NR) panels of kc x NR, each k-major (panel[k·NR + c]),
 // panel p at dst + p·kc·NR; columns beyond nc are zero.
 void pack_b(bool trans_b, const float* B, int64_t ldb, int64_t k0, int64_t j0, int64_t kc, int64_t nc, int NR,
-            bool avx512, float* dst) {
+            bool avx512, bool avx2, float* dst) {
     if (!trans_b) {
         // op(B)(k, j) = B[k·ldb + j]: walk each row segment once, left to right, dealing NR-wide pieces out to the
         // panels. Sequential reads are what the prefetchers (and DRAM pages) like; panel-by-panel order would read
         // B in 128-byte column strips.
 #if FS_SGEMM_X86
         if (avx512 && NR == k_nr512) return pack_rowsegs32_avx512(B + k0 * ldb + j0, ldb, kc, nc, dst);
+        if (avx2 && NR == k_nr256) return pack_rowsegs16_avx2(B + k0 * ldb + j0, ldb, kc, nc, dst);
 #else
         (void)avx512;
+        (void)avx2;
 #endif
         for (int64_t k = 0; k < kc; ++k) {
             const float* src = B + (k0 + k) * ldb + j0;
@@ -468,6 +542,10 @@ void pack_b(bool trans_b, const float* B, int64_t ldb, int64_t k0, int64_t j0, i
             pack_cols32_avx512(B + (j0 + jp) * ldb + k0, ldb, kc, dst);
             continue;
         }
+        if (avx2 && n == k_nr256 && NR == k_nr256) {
+            pack_cols16_avx2(B + (j0 + jp) * ldb + k0, ldb, kc, dst);
+            continue;
+        }
 #endif
         // op(B)(k, j) = B[j·ldb + k]: read each stored row (a column of op(B)) contiguously.
         for (int64_t c = 0; c < n; ++c) {
@@ -483,7 +561,7 @@ void pack_b(bool trans_b, const float* B, int64_t ldb, int64_t k0, int64_t j0, i
 void gemm_blocked(const KernelInfo& ki, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
     const int MR = ki.mr, NR = ki.nr;
-    const bool avx512 = ki.id == SgemmKernel::avx512;
+    const bool avx512 = ki.id == SgemmKernel::avx512, avx2 = ki.id == SgemmKernel::avx2;
     const int64_t kc_max = balanced_block(K, k_kc, 8);
     const int64_t nc_max = balanced_block(N, k_nc, NR);
     float* bpack = t_pack_b.get(kc_max * ceil_div(nc_max, NR) * NR);
@@ -507,7 +585,7 @@ void gemm_blocked(const KernelInfo& ki, bool trans_a, bool trans_b, int64_t M, i
         const int64_t nc = std::min(nc_max, N - jc);
         for (int64_t pc = 0; pc < K; pc += kc_max) {
             kc = std::min(kc_max, K - pc);
-            pack_b(trans_b, B, ldb, pc, jc, kc, nc, NR, avx512, bpack);
+            pack_b(trans_b, B, ldb, pc, jc, kc, nc, NR, avx512, avx2, bpack);
             const float beta_k = pc == 0 ? beta : 1.0f;  // later K blocks accumulate onto the first's result
             // The next B block's source, prefetched a couple of lines per k step by the kernels while this block
             // computes: otherwise pack_b is a burst of L3/DRAM reads with nothing to overlap (18 % of the time for
@@ -528,7 +606,7 @@ void gemm_blocked(const KernelInfo& ki, bool trans_a, bool trans_b, int64_t M, i
                 for (int64_t ic = 0; ic < M; ic += k_mc) {
                     const int64_t mc = std::min(k_mc, M - ic);
                     for (int64_t ir = 0; ir < mc; ir += MR)
-                        pack_a(trans_a, A, lda, ic + ir, pc, std::min<int64_t>(MR, mc - ir), kc, MR, false,
+                        pack_a(trans_a, A, lda, ic + ir, pc, std::min<int64_t>(MR, mc - ir), kc, MR, false, avx2,
                                ablock + (ir / MR) * kc * MR);
                     for (int64_t jr = 0; jr < nc; jr += NR) {
                         const int64_t n = std::min<int64_t>(NR, nc - jr);
@@ -545,7 +623,7 @@ void gemm_blocked(const KernelInfo& ki, bool trans_a, bool trans_b, int64_t M, i
             }
             for (int64_t ic = 0; ic < M; ic += MR) {
                 const int64_t m = std::min<int64_t>(MR, M - ic);
-                pack_a(trans_a, A, lda, ic, pc, m, kc, MR, avx512, apack);
+                pack_a(trans_a, A, lda, ic, pc, m, kc, MR, avx512, false, apack);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     next_b.budget = ceil_div(next_b.total(), calls);
                     const int64_t n = std::min<int64_t>(NR, nc - jr);
