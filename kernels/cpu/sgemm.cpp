@@ -292,10 +292,10 @@ FS_TARGET_AVX2 void pack_cols16_avx2(const float* src, int64_t ldb, int64_t kc, 
 // dst[k·6 + r] = src[k·lda + r] for 6 columns, k < kc (transposed A: 6 contiguous floats per k).
 FS_TARGET_AVX2 void pack_cols6_avx2(const float* src, int64_t lda, int64_t kc, float* dst) {
     for (int64_t k = 0; k < kc; ++k) {
-        const float* s = src + k * lda;
+        const __m256 v = load8_avx2(src + k * lda, k_mr256);  // a masked load: nothing past the 6 floats is read
         float* d = dst + k * k_mr256;
-        _mm_storeu_ps(d, _mm_loadu_ps(s));
-        _mm_storel_pi(reinterpret_cast<__m64*>(d + 4), _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(s + 4))));
+        _mm_storeu_ps(d, _mm256_castps256_ps128(v));
+        _mm_storel_pi(reinterpret_cast<__m64*>(d + 4), _mm256_extractf128_ps(v, 1));
     }
 }
 
