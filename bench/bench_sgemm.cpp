@@ -59,6 +59,23 @@ void BM_sgemm(benchmark::State& state) {
     report(state, p, threads);
 }
 
+// C (M,N) = op(A) · op(B) with the transposes of the conv backward passes. Args: M, N, K, threads, trans_a,
+// trans_b. op(A) (M,K) is stored K×M when transposed, op(B) (K,N) stored N×K; the packs read them that way.
+void BM_sgemm_transposed(benchmark::State& state) {
+    Problem p(state.range(0), state.range(1), state.range(2));
+    const int threads = state.range(3) > 0 ? int(state.range(3)) : default_threads();
+    const bool ta = state.range(4) != 0, tb = state.range(5) != 0;
+    fs::set_num_threads(threads);
+    for (auto _ : state) {
+        fs::sgemm(ta, tb, p.M, p.N, p.K, 1.0f, p.a.data(), ta ? p.M : p.K, p.b.data(), tb ? p.K : p.N, 0.0f,
+                  p.c.data(), p.N);
+        benchmark::DoNotOptimize(p.c.data());
+        benchmark::ClobberMemory();
+    }
+    fs::set_num_threads(default_threads());
+    report(state, p, threads);
+}
+
 // The same product through Eigen (row-major maps over the same buffers). Args: M, N, K, threads.
 void BM_eigen_sgemm(benchmark::State& state) {
     using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -102,6 +119,15 @@ BENCHMARK(BM_sgemm)
     ->Args({512, 512, 2304, 0})
     ->Args({1024, 512, 4608, 0})
     ->Args({8, 1024, 16384, 0})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// One image of the 3x3/s2 64->128 conv's backward on one thread (the image-per-thread path): the weight gradient
+// dW (128, 576) = dy (128, 1024) · colᵀ and the data gradient dcol (576, 1024) = Wᵀ · dy.
+BENCHMARK(BM_sgemm_transposed)
+    ->ArgNames({"M", "N", "K", "T", "tA", "tB"})
+    ->Args({128, 576, 1024, 1, 0, 1})
+    ->Args({576, 1024, 128, 1, 1, 0})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
