@@ -14,6 +14,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <random>
 #include <set>
 
 #include "autograd/gradcheck.h"
@@ -21,6 +22,7 @@
 #include "autograd/tape.h"
 #include "kernels/attention.h"
 #include "kernels/conv.h"
+#include "kernels/cpu/thread_pool.h"
 #include "kernels/elementwise.h"
 #include "kernels/fast.h"
 #include "kernels/reduce.h"
@@ -535,6 +537,42 @@ TEST(AttentionFast, LargeScoresStayFiniteAndMatchTheReference) {
     // relatively (3e-5 measured): 2e-4 of the largest value
     EXPECT_LE(scaled_err(of[0], orf[0]), 2e-4);
     for (size_t i = 0; i < 3; ++i) EXPECT_LE(scaled_err(gf[i], gr[i]), 2e-4) << "gradient " << i;
+}
+
+TEST(AttentionFast, BackwardIsBitwiseTheSameForAnyThreadCountAndRun) {
+    // The backward splits each item's query rows and adds the parts' dk/dv in whatever order they finish; the
+    // result must not depend on that order or on the thread count (exact resume and reproducible runs rely on it).
+    // Batch 1 and 3 (one item split in parts; an odd batch), and a batch of 16 (whole items).
+    for (int64_t B : {1, 3, 16}) {
+        const int64_t N = 1024, M = 1024, D = 8, E = 64;
+        std::mt19937_64 rng(uint64_t(11 + B));
+        auto rnd = [&](int64_t n, float lo, float hi) {
+            std::uniform_real_distribution<float> u(lo, hi);
+            std::vector<float> x(static_cast<size_t>(n));
+            for (float& f : x) f = u(rng);
+            return x;
+        };
+        const std::vector<float> q = rnd(B * N * D, -2, 2), k = rnd(B * M * D, -2, 2), v = rnd(B * M * E, -1, 1);
+        const std::vector<float> dout = rnd(B * N * E, -1, 1);
+        std::vector<float> o(static_cast<size_t>(B * N * E));
+        AttentionParams p;
+        attention_forward_fast(p, q.data(), k.data(), v.data(), o.data(), B, N, M, D, E);
+        auto grads = [&](int threads) {
+            const int prev = num_threads();
+            set_num_threads(threads);
+            std::vector<float> g(static_cast<size_t>(B * (N * D + M * D + M * E)));
+            float* dq = g.data();
+            float* dk = dq + B * N * D;
+            float* dv = dk + B * M * D;
+            attention_backward_fast(p, q.data(), k.data(), v.data(), o.data(), dout.data(), dq, dk, dv, B, N, M, D, E);
+            set_num_threads(prev);
+            return g;
+        };
+        const std::vector<float> one = grads(1);
+        for (int run = 0; run < 3; ++run)
+            for (int threads : {2, 3}) EXPECT_EQ(std::memcmp(grads(threads).data(), one.data(), one.size() * 4), 0)
+                << "batch " << B << ", " << threads << " threads, run " << run;
+    }
 }
 
 TEST(AttentionFast, SavedLogSumExpMatchesRecomputedAndReference) {

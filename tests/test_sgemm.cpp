@@ -6,12 +6,14 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <random>
 #include <set>
@@ -227,12 +229,17 @@ TEST(ParallelFor, CoversTheRangeExactlyOnceInContiguousChunks) {
                 chunks.emplace_back(b, e);
             });
             for (int64_t i = 0; i < n; ++i) EXPECT_EQ(hits[size_t(i)].load(), 1) << "n=" << n << " i=" << i;
-            EXPECT_LE(int64_t(chunks.size()), std::min<int64_t>(n, t)) << "n=" << n;
+            // min(n, 8 t) chunks of near-equal size (one call on one thread): they depend on n and t only,
+            // whichever thread runs them
+            EXPECT_EQ(int64_t(chunks.size()), std::min<int64_t>(n, t == 1 ? 1 : 8 * t)) << "n=" << n;
             std::sort(chunks.begin(), chunks.end());
             int64_t next = 0;
             for (auto& c : chunks) {
                 EXPECT_EQ(c.first, next);
                 EXPECT_LT(c.first, c.second);  // no empty chunks
+                if (n > 0) {
+                    EXPECT_LE(std::abs((c.second - c.first) - n / int64_t(chunks.size())), 1) << "n=" << n;
+                }
                 next = c.second;
             }
             EXPECT_EQ(next, n);
@@ -246,12 +253,44 @@ TEST(ParallelFor, CallerTakesPartAndWorkersAreUsed) {
     set_num_threads(2);
     std::mutex mu;
     std::set<std::thread::id> ids;
+    std::atomic<int> arrived{0};
     parallel_for(2, [&](int64_t, int64_t) {
-        std::lock_guard<std::mutex> lk(mu);
-        ids.insert(std::this_thread::get_id());
+        {
+            std::lock_guard<std::mutex> lk(mu);
+            ids.insert(std::this_thread::get_id());
+        }
+        // Each chunk waits (up to 10 s) for the other to start: two chunks can only run at once on two threads.
+        ++arrived;
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (arrived.load() < 2 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
     });
+    EXPECT_EQ(arrived.load(), 2);
     EXPECT_EQ(ids.size(), 2u);
     EXPECT_EQ(ids.count(std::this_thread::get_id()), 1u);  // the caller ran a chunk
+    set_num_threads(prev);
+}
+
+TEST(ParallelFor, AStalledChunkDoesNotHoldTheOthers) {
+    // The thread that takes chunk 0 stalls in it (as a thread whose vCPU the host takes away would); the other
+    // thread claims every remaining chunk meanwhile instead of waiting for its fixed half.
+    const int prev = num_threads();
+    set_num_threads(2);
+    std::mutex mu;
+    std::map<std::thread::id, int> calls;
+    std::thread::id stalled;
+    parallel_for(16, [&](int64_t b, int64_t) {
+        {
+            std::lock_guard<std::mutex> lk(mu);
+            ++calls[std::this_thread::get_id()];
+            if (b == 0) stalled = std::this_thread::get_id();
+        }
+        if (b == 0) std::this_thread::sleep_for(std::chrono::seconds(1));  // far longer than a worker's wake-up
+    });
+    ASSERT_EQ(calls.size(), 2u);
+    int total = 0;
+    for (auto& c : calls) total += c.second;
+    EXPECT_EQ(total, 16);            // 16 chunks of one item
+    EXPECT_EQ(calls[stalled], 1);    // the other thread ran the other 15
     set_num_threads(prev);
 }
 

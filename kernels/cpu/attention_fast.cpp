@@ -689,18 +689,24 @@ void attention_backward_fast(const AttentionParams& p, const float* q, const flo
     const int64_t nblk = (N + k_bq - 1) / k_bq;
     if (dk) std::fill(dk, dk + B * M * D, 0.f);
     if (dv) std::fill(dv, dv + B * M * E, 0.f);
+    // Units: each item's query rows in two fixed halves (whole items from a batch of 16, which alone gives the
+    // pool's chunks enough units). A half adds its dk/dv share to the item's under the mutex, in whichever order the
+    // halves finish: with two addends on a zeroed sum, (0 + a) + b == (0 + b) + a exactly, so the result depends
+    // neither on the timing nor on the thread count. More pieces per item would make the sum order-dependent.
+    const int64_t pieces = nblk >= 2 && B < 16 ? 2 : 1;
     std::mutex mu;
-    parallel_for(B * nblk, [&](int64_t u0, int64_t u1) {
-        std::vector<float> dk_l(static_cast<size_t>(M * D)), dv_l(static_cast<size_t>(M * E));
-        for (int64_t u = u0; u < u1;) {
-            const int64_t b = u / nblk, blk0 = u % nblk, blk1 = std::min(nblk, blk0 + (u1 - u));
-            const bool whole = blk0 == 0 && blk1 == nblk;  // this chunk owns every row of item b: write directly
+    parallel_for(B * pieces, [&](int64_t u0, int64_t u1) {
+        std::vector<float> dk_l, dv_l;
+        for (int64_t u = u0; u < u1; ++u) {
+            const int64_t b = u / pieces, piece = u % pieces;
+            const int64_t blk0 = nblk * piece / pieces, blk1 = nblk * (piece + 1) / pieces;
+            const bool whole = pieces == 1;  // this unit owns every row of item b: write directly
+            if (!whole) {
+                dk_l.assign(static_cast<size_t>(dk ? M * D : 0), 0.f);
+                dv_l.assign(static_cast<size_t>(dv ? M * E : 0), 0.f);
+            }
             float* dkb = dk ? (whole ? dk + b * M * D : dk_l.data()) : nullptr;
             float* dvb = dv ? (whole ? dv + b * M * E : dv_l.data()) : nullptr;
-            if (!whole) {
-                std::fill(dk_l.begin(), dk_l.end(), 0.f);
-                std::fill(dv_l.begin(), dv_l.end(), 0.f);
-            }
             backward_one(p, d, q + b * N * D, k + b * M * D, v + b * M * E, o + b * N * E, dout + b * N * E,
                          dq ? dq + b * N * D : nullptr, dkb, dvb, blk0 * k_bq, std::min(N, blk1 * k_bq),
                          lse ? lse + b * N : nullptr);
@@ -711,7 +717,6 @@ void attention_backward_fast(const AttentionParams& p, const float* q, const flo
                 if (dv)
                     for (int64_t i = 0; i < M * E; ++i) dv[b * M * E + i] += dv_l[size_t(i)];
             }
-            u += blk1 - blk0;
         }
     });
 }

@@ -1,7 +1,8 @@
 // thread_pool.cpp: the process-wide pool behind parallel_for (see thread_pool.h).
-// One job at a time: the submitting thread publishes (f, n, chunks), bumps a generation counter and runs chunk 0
-// itself; each worker w runs chunk w when w < chunks and then acknowledges, so every worker sees every generation
-// and the job fields are never rewritten while a worker may still read them. Waiting is spin-then-block on both
+// One job at a time: the submitting thread publishes (f, n, chunks), bumps a generation counter and claims chunks
+// from an atomic counter until none is left; each worker w < team does the same, and every worker then
+// acknowledges, so every worker sees every generation and the job fields are never rewritten while a worker may
+// still read them. The chunks depend only on n and the thread count, never on which thread runs which. Waiting is spin-then-block on both
 // sides: a GEMM of a few hundred µs would lose a noticeable share to condition-variable wake-ups (tens of µs on a
 // loaded VM), but an idle pool must not burn a core, so spins are capped at k_spin_us.
 #include "kernels/cpu/thread_pool.h"
@@ -30,6 +31,12 @@ namespace fs {
 namespace {
 
 using Fn = std::function<void(int64_t, int64_t)>;
+
+// A job of n items is cut into up to this many chunks per thread, which the threads claim as they become free.
+// With one chunk per thread, a thread that its vCPU loses for a while (a shared host) or that wakes late holds
+// up the other: in a standard-64 training step the two threads sat idle for 7 % of the parallel time, and in turns
+// with the same binary 8 chunks per thread made the step ~5 % faster (median of 7 pairs) than 1.
+constexpr int64_t k_chunks_per_thread = 8;
 
 // How long a thread spins on the generation / pending counters before sleeping on a condition variable.
 constexpr int64_t k_spin_us = 50;
@@ -104,8 +111,8 @@ class Pool {
 
     void run(int64_t n, const Fn& f) {
         if (n <= 0) return;
-        const int64_t chunks = std::min<int64_t>(n, threads());
-        if (chunks <= 1 || t_in_region) return run_serial(n, f);
+        const int64_t team = std::min<int64_t>(n, threads());
+        if (team <= 1 || t_in_region) return run_serial(n, f);
         // Another thread is using the pool (two user threads each running ops): run serially rather than wait
         // for it or add threads to it, so the cores are never oversubscribed.
         std::unique_lock<std::mutex> submit(m_submit, std::try_to_lock);
@@ -113,7 +120,9 @@ class Pool {
 
         m_fn = &f;
         m_n = n;
-        m_chunks = chunks;
+        m_chunks = std::min<int64_t>(n, team * k_chunks_per_thread);
+        m_team = team;
+        m_next.store(0, std::memory_order_relaxed);
         m_error = nullptr;
         m_pending.store(int(m_workers.size()), std::memory_order_relaxed);
         {
@@ -122,7 +131,7 @@ class Pool {
         }
         m_wake.notify_all();
 
-        run_chunk(0);
+        run_chunks();
 
         auto done = [this] { return m_pending.load(std::memory_order_acquire) == 0; };
         if (!spin_until(done)) {
@@ -155,13 +164,19 @@ class Pool {
         f(0, n);
     }
 
-    void run_chunk(int64_t c) {
+    // Claims chunks until none is left. Which thread runs a chunk varies from call to call; the chunks themselves
+    // depend only on n and the thread count.
+    void run_chunks() {
         RegionGuard g;
-        try {
-            (*m_fn)(chunk_begin(m_n, m_chunks, c), chunk_begin(m_n, m_chunks, c + 1));
-        } catch (...) {
-            std::lock_guard<std::mutex> lk(m_error_mutex);
-            if (!m_error) m_error = std::current_exception();
+        for (;;) {
+            const int64_t c = m_next.fetch_add(1, std::memory_order_relaxed);
+            if (c >= m_chunks) return;
+            try {
+                (*m_fn)(chunk_begin(m_n, m_chunks, c), chunk_begin(m_n, m_chunks, c + 1));
+            } catch (...) {
+                std::lock_guard<std::mutex> lk(m_error_mutex);
+                if (!m_error) m_error = std::current_exception();
+            }
         }
     }
 
@@ -177,7 +192,7 @@ class Pool {
                 std::lock_guard<std::mutex> lk(m_mutex);
                 if (m_stop) return;
             }
-            if (index < m_chunks) run_chunk(index);
+            if (index < m_team) run_chunks();
             if (m_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
                 std::lock_guard<std::mutex> lk(m_mutex);  // the caller checks `pending` under this mutex
                 m_done.notify_all();
@@ -194,7 +209,8 @@ class Pool {
     bool m_stop = false;
     // the job in flight: written by the submitter before m_gen is bumped, read by workers after they see it
     const Fn* m_fn = nullptr;
-    int64_t m_n = 0, m_chunks = 0;
+    int64_t m_n = 0, m_chunks = 0, m_team = 0;
+    std::atomic<int64_t> m_next{0};
     std::mutex m_error_mutex;
     std::exception_ptr m_error;
     std::vector<std::thread> m_workers;

@@ -16,9 +16,11 @@ int num_threads();
 /// Meant for benchmarks and tools; do not call it while a parallel_for is running on another thread.
 void set_num_threads(int n);
 
-/// Splits [0, n) into at most num_threads() contiguous chunks, calls f(begin, end) once per chunk (the caller
-/// runs the first chunk) and returns when all are done. An exception thrown by any chunk is rethrown here, after
-/// every chunk has finished (the first one caught wins). n <= 0 does nothing.
+/// Splits [0, n) into min(n, 8 · num_threads()) near-equal contiguous chunks (one, f(0, n), with one thread or
+/// when nested), calls f(begin, end) once per chunk on whichever thread (the caller included) claims it next, and
+/// returns when all are done. The chunks depend only on n and num_threads(): a caller that wants one piece of work
+/// per thread passes n = its thread count. An exception thrown by any chunk is rethrown here, after every chunk
+/// has finished (the first one caught wins). n <= 0 does nothing.
 void parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)>& f);
 
 /// True while the current thread is running a chunk of a parallel_for (worker or caller).
