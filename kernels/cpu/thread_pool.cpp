@@ -2,9 +2,9 @@
 // One job at a time: the submitting thread publishes (f, n, chunks), bumps a generation counter and claims chunks
 // from an atomic counter until none is left; each worker w < team does the same, and every worker then
 // acknowledges, so every worker sees every generation and the job fields are never rewritten while a worker may
-// still read them. The chunks depend only on n and the thread count, never on which thread runs which. Waiting is spin-then-block on both
-// sides: a GEMM of a few hundred µs would lose a noticeable share to condition-variable wake-ups (tens of µs on a
-// loaded VM), but an idle pool must not burn a core, so spins are capped at k_spin_us.
+// still read them. The chunks depend only on n and the thread count, never on which thread runs which. Waiting is
+// spin-then-block on both sides: a GEMM of a few hundred µs would lose a noticeable share to condition-variable
+// wake-ups (tens of µs on a loaded VM), but an idle pool must not burn a core, so spins are capped at k_spin_us.
 #include "kernels/cpu/thread_pool.h"
 
 #include <algorithm>
