@@ -45,26 +45,11 @@ void report(benchmark::State& state, const Problem& p, int threads) {
     state.SetLabel(std::string(fs::sgemm_kernel_name(fs::sgemm_kernel_in_use())) + " " + std::to_string(threads) + "T");
 }
 
-// C (M,N) = A (M,K) · B (K,N), all row-major and contiguous, beta 0. Args: M, N, K, threads (0 = all).
-void BM_sgemm(benchmark::State& state) {
+// C (M,N) = op(A) · op(B), beta 0, on `threads` threads (Args: M, N, K, threads with 0 = all). op(A) (M,K) is
+// stored K×M when transposed, op(B) (K,N) stored N×K; the packs read them that way.
+void run_sgemm(benchmark::State& state, bool ta, bool tb) {
     Problem p(state.range(0), state.range(1), state.range(2));
     const int threads = state.range(3) > 0 ? int(state.range(3)) : default_threads();
-    fs::set_num_threads(threads);
-    for (auto _ : state) {
-        fs::sgemm(false, false, p.M, p.N, p.K, 1.0f, p.a.data(), p.K, p.b.data(), p.N, 0.0f, p.c.data(), p.N);
-        benchmark::DoNotOptimize(p.c.data());
-        benchmark::ClobberMemory();
-    }
-    fs::set_num_threads(default_threads());
-    report(state, p, threads);
-}
-
-// C (M,N) = op(A) · op(B) with the transposes of the conv backward passes. Args: M, N, K, threads, trans_a,
-// trans_b. op(A) (M,K) is stored K×M when transposed, op(B) (K,N) stored N×K; the packs read them that way.
-void BM_sgemm_transposed(benchmark::State& state) {
-    Problem p(state.range(0), state.range(1), state.range(2));
-    const int threads = state.range(3) > 0 ? int(state.range(3)) : default_threads();
-    const bool ta = state.range(4) != 0, tb = state.range(5) != 0;
     fs::set_num_threads(threads);
     for (auto _ : state) {
         fs::sgemm(ta, tb, p.M, p.N, p.K, 1.0f, p.a.data(), ta ? p.M : p.K, p.b.data(), tb ? p.K : p.N, 0.0f,
@@ -75,6 +60,12 @@ void BM_sgemm_transposed(benchmark::State& state) {
     fs::set_num_threads(default_threads());
     report(state, p, threads);
 }
+
+// A (M,K) · B (K,N), all row-major and contiguous. Args: M, N, K, threads.
+void BM_sgemm(benchmark::State& state) { run_sgemm(state, false, false); }
+
+// The transposes of the conv backward passes. Args: M, N, K, threads, trans_a, trans_b.
+void BM_sgemm_transposed(benchmark::State& state) { run_sgemm(state, state.range(4) != 0, state.range(5) != 0); }
 
 // The same product through Eigen (row-major maps over the same buffers). Args: M, N, K, threads.
 void BM_eigen_sgemm(benchmark::State& state) {

@@ -570,7 +570,7 @@ TEST(AttentionFast, BackwardIsBitwiseTheSameForAnyThreadCountAndRun) {
         };
         const std::vector<float> one = grads(1);
         for (int run = 0; run < 3; ++run)
-            for (int threads : {2, 3}) EXPECT_EQ(std::memcmp(grads(threads).data(), one.data(), one.size() * 4), 0)
+            for (int threads : {2, 3}) EXPECT_EQ(std::memcmp(grads(threads).data(), one.data(), one.size() * sizeof(float)), 0)
                 << "batch " << B << ", " << threads << " threads, run " << run;
     }
 }

@@ -694,13 +694,13 @@ void attention_backward_fast(const AttentionParams& p, const float* q, const flo
     // halves finish: with two addends on a zeroed sum, (0 + a) + b == (0 + b) + a exactly, so the result depends
     // neither on the timing nor on the thread count. More pieces per item would make the sum order-dependent.
     const int64_t pieces = nblk >= 2 && B < 16 ? 2 : 1;
+    const bool whole = pieces == 1;  // a unit owns every row of its item: it writes dk/dv directly
     std::mutex mu;
     parallel_for(B * pieces, [&](int64_t u0, int64_t u1) {
         std::vector<float> dk_l, dv_l;
         for (int64_t u = u0; u < u1; ++u) {
             const int64_t b = u / pieces, piece = u % pieces;
             const int64_t blk0 = nblk * piece / pieces, blk1 = nblk * (piece + 1) / pieces;
-            const bool whole = pieces == 1;  // this unit owns every row of item b: write directly
             if (!whole) {
                 dk_l.assign(static_cast<size_t>(dk ? M * D : 0), 0.f);
                 dv_l.assign(static_cast<size_t>(dv ? M * E : 0), 0.f);
