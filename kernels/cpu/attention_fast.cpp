@@ -17,6 +17,7 @@
 #include "kernels/cpu/simd.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/sgemm.h"
+#include "tensor/error.h"
 
 namespace fs {
 
@@ -24,6 +25,7 @@ namespace {
 
 constexpr int64_t k_bq = 128;  // query rows per tile
 constexpr int64_t k_bk = 256;  // keys per tile: a 128×256 f32 score tile is 128 KiB, inside Zen 4's 1 MiB L2
+constexpr int64_t k_short_k = 16;  // rb_gemm_avx2: products with K up to this run a row block across all columns
 
 // y[i] = exp(x[i] − shift), returns Σ y. Both callers shift by at least the largest x (the running row max in the
 // forward, the row log-sum-exp in the backward), so the argument is ≤ 0 (up to rounding) and needs no upper clamp.
@@ -71,38 +73,52 @@ float exp_shift_sum_scalar(const float* x, float shift, float* y, int64_t n) {
     return s;
 }
 
-// The AVX2 version of exp_shift_sum_avx512: the same reduction and polynomial, 8 lanes; 2^n is built in the
-// exponent bits ((n + 127) << 23), which the clamp at −87 keeps a normal number (n ≥ −126).
-__attribute__((target("avx2,fma"))) float exp_shift_sum_avx2(const float* x, float shift, float* y, int64_t n) {
-    const __m256 vshift = _mm256_set1_ps(shift), log2e = _mm256_set1_ps(1.44269504088896341f);
+// e^v, 8 lanes, for v ≤ 0 (up to rounding): the reduction and polynomial of exp_shift_sum_avx512. On Zen 3 a loop
+// of it took about twice the time its 11 multiply-class operations need on the two FMA pipes: each vector is a
+// chain of ~12 dependent operations, longer than the out-of-order window overlaps. Two changes shorten it (the
+// exp pass of a forward tile measured ~5 % faster in turns):
+//  * n = round(v·log2e) by the magic-number add: t = v·log2e + (1.5·2^23 + 127) rounds to an integer in the low
+//    mantissa bits, n = t − magic, and t's low 9 bits are n + 127, so t's bits << 23 are 2^n (the clamp at −87
+//    keeps n + 127 in [1, 127]): one FMA in place of a round, a convert and an integer add;
+//  * Estrin's scheme for the polynomial: depth 3 instead of 6, (1 + r) + r²(c2 + c3·r) + r⁴(c4 + c5·r + c6·r²).
+__attribute__((target("avx2,fma"))) inline __m256 exp_avx2(__m256 v) {
+    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f), magic = _mm256_set1_ps(12583039.0f);
     const __m256 ln2_hi = _mm256_set1_ps(0.693359375f), ln2_lo = _mm256_set1_ps(-2.12194440e-4f);
-    const __m256 lo = _mm256_set1_ps(-87.0f);
     const __m256 c1 = _mm256_set1_ps(1.0f), c2 = _mm256_set1_ps(0.49999994f), c3 = _mm256_set1_ps(0.16666421f),
                  c4 = _mm256_set1_ps(0.041667726f), c5 = _mm256_set1_ps(0.0083747637f),
                  c6 = _mm256_set1_ps(0.0013859291f);
-    const __m256i bias = _mm256_set1_epi32(127);
-    __m256 acc = _mm256_setzero_ps();
+    v = _mm256_max_ps(_mm256_set1_ps(-87.0f), v);
+    const __m256 t = _mm256_fmadd_ps(v, log2e, magic);
+    const __m256 n = _mm256_sub_ps(t, magic);
+    const __m256 r = _mm256_fnmadd_ps(n, ln2_lo, _mm256_fnmadd_ps(n, ln2_hi, v));
+    const __m256 r2 = _mm256_mul_ps(r, r);
+    const __m256 lo = _mm256_fmadd_ps(r2, _mm256_fmadd_ps(c3, r, c2), _mm256_fmadd_ps(c1, r, c1));
+    const __m256 hi = _mm256_fmadd_ps(c6, r2, _mm256_fmadd_ps(c5, r, c4));
+    const __m256 p = _mm256_fmadd_ps(_mm256_mul_ps(r2, r2), hi, lo);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(t), 23)));  // p·2^n
+}
+
+// The AVX2 version of exp_shift_sum_avx512, two vectors per step (two independent chains side by side in the
+// instruction stream, which the out-of-order window overlaps better than one after the other).
+__attribute__((target("avx2,fma"))) float exp_shift_sum_avx2(const float* x, float shift, float* y, int64_t n) {
+    const __m256 vshift = _mm256_set1_ps(shift);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 v = _mm256_max_ps(lo, _mm256_sub_ps(_mm256_loadu_ps(x + i), vshift));
-        const __m256 k = _mm256_round_ps(_mm256_mul_ps(v, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        __m256 r = _mm256_fnmadd_ps(k, ln2_hi, v);
-        r = _mm256_fnmadd_ps(k, ln2_lo, r);
-        __m256 p = _mm256_fmadd_ps(c6, r, c5);
-        p = _mm256_fmadd_ps(p, r, c4);
-        p = _mm256_fmadd_ps(p, r, c3);
-        p = _mm256_fmadd_ps(p, r, c2);
-        p = _mm256_fmadd_ps(p, r, c1);
-        p = _mm256_fmadd_ps(p, r, c1);
-        const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), bias), 23);
-        const __m256 e = _mm256_mul_ps(p, _mm256_castsi256_ps(bits));  // p·2^k
-        _mm256_storeu_ps(y + i, e);
-        acc = _mm256_add_ps(acc, e);
+    for (; i + 16 <= n; i += 16) {
+        const __m256 e0 = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), vshift));
+        const __m256 e1 = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vshift));
+        _mm256_storeu_ps(y + i, e0);
+        _mm256_storeu_ps(y + i + 8, e1);
+        acc0 = _mm256_add_ps(acc0, e0);
+        acc1 = _mm256_add_ps(acc1, e1);
     }
-    float buf[8];
-    _mm256_storeu_ps(buf, acc);
-    float s = 0;
-    for (float b : buf) s += b;
+    if (i + 8 <= n) {
+        const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), vshift));
+        _mm256_storeu_ps(y + i, e);
+        acc0 = _mm256_add_ps(acc0, e);
+        i += 8;
+    }
+    float s = hsum8_avx2(_mm256_add_ps(acc0, acc1));
     for (; i < n; ++i) s += (y[i] = std::exp(x[i] - shift));
     return s;
 }
@@ -338,14 +354,15 @@ constexpr std::array<RbFn, 4> rb_row() {
 }
 
 void rb_gemm_avx2(int64_t rows, int64_t n, int64_t K, const float* a, int64_t as, int64_t ak, const float* b,
-                  int64_t ldb, float* c, int64_t ldc, const float* row_scale, bool acc_in, float* row_max);
+                  int64_t ldb, float* c, int64_t ldc, const float* row_scale, bool acc_in, float* row_max,
+                  const float* row_shift);
 
 // The register-blocked product on the best SIMD level the CPU has (AVX-512 or AVX2; callers check use_simd()).
 void rb_gemm(int64_t rows, int64_t n, int64_t K, const float* a, int64_t as, int64_t ak, const float* b,
              int64_t ldb, float* c, int64_t ldc, const float* row_scale, bool acc_in, float* row_max = nullptr) {
     if (row_max) std::fill(row_max, row_max + rows, -INFINITY);
     if (simd_level() < SimdLevel::avx512)
-        return rb_gemm_avx2(rows, n, K, a, as, ak, b, ldb, c, ldc, row_scale, acc_in, row_max);
+        return rb_gemm_avx2(rows, n, K, a, as, ak, b, ldb, c, ldc, row_scale, acc_in, row_max, nullptr);
     static constexpr std::array<std::array<RbFn, 4>, 6> table = {rb_row<1>(), rb_row<2>(), rb_row<3>(),
                                                                  rb_row<4>(), rb_row<5>(), rb_row<6>()};
     for (int64_t c0 = 0; c0 < n; c0 += 64) {
@@ -365,64 +382,79 @@ void rb_gemm(int64_t rows, int64_t n, int64_t K, const float* a, int64_t as, int
 }
 
 // The AVX2 version of rb_block: R ≤ 6 rows × W ≤ 2 vectors of 8 columns (12 of the 16 ymm registers), no masks:
-// rb_gemm_avx2 gives it whole vectors and does a column tail in scalar.
+// rb_gemm_avx2 gives it whole vectors and does a column tail in scalar. It runs nblk such blocks, each 8·W columns
+// right of the last, on the same rows (see rb_gemm_avx2's short-K order). Two extras for the score tiles:
+//  * vmax (8 floats per row): each row's lane-wise running maximum, folded in as the block is stored. (Reducing
+//    every block's maxima across lanes right away cost ~10 shuffles and maxes per row per block, as much as the
+//    block's K = 8 FMA steps; the lanes are reduced once per tile instead.)
+//  * row_shift: store exp(acc − row_shift[i]) instead of acc (the backward's P = exp(S − lse) straight from the
+//    registers, without a second pass over the tile).
 #define FS_ATTN_IN_YMM(v) asm("" : "+x"(v))
 
 template <int R, int W>
-__attribute__((target("avx2,fma"))) void rb_block_avx2(const float* a, int64_t as, int64_t ak, const float* b,
-                                                      int64_t ldb, int64_t K, float* c, int64_t ldc,
-                                                      const float* row_scale, bool acc_in, float* row_max) {
-    __m256 acc[R][W];
-    if (acc_in) {
-#pragma GCC unroll 6
-        for (int i = 0; i < R; ++i) {
-            const __m256 sc = _mm256_set1_ps(row_scale ? row_scale[i] : 1.f);
-#pragma GCC unroll 2
-            for (int u = 0; u < W; ++u) acc[i][u] = _mm256_mul_ps(_mm256_loadu_ps(c + i * ldc + 8 * u), sc);
-        }
-    } else {
-#pragma GCC unroll 6
-        for (int i = 0; i < R; ++i)
-#pragma GCC unroll 2
-            for (int u = 0; u < W; ++u) acc[i][u] = _mm256_setzero_ps();
-    }
+__attribute__((target("avx2,fma"))) void rb_block_avx2(const float* a, int64_t as, int64_t ak, const float* b0,
+                                                       int64_t ldb, int64_t K, float* c, int64_t ldc,
+                                                       const float* row_scale, bool acc_in, float* vmax,
+                                                       const float* row_shift, int64_t nblk) {
     const float* ar[R];
 #pragma GCC unroll 6
     for (int i = 0; i < R; ++i) ar[i] = a + i * as;
-    for (int64_t k = 0; k < K; ++k, b += ldb) {
-        __m256 bv[W];
-#pragma GCC unroll 2
-        for (int u = 0; u < W; ++u) {
-            bv[u] = _mm256_loadu_ps(b + 8 * u);
-            FS_ATTN_IN_YMM(bv[u]);
-        }
-        const int64_t ko = k * ak;
+    for (int64_t blk = 0; blk < nblk; ++blk, b0 += 8 * W, c += 8 * W) {
+        const float* b = b0;
+        __m256 acc[R][W];
+        if (acc_in) {
 #pragma GCC unroll 6
-        for (int i = 0; i < R; ++i) {
-            const __m256 av = _mm256_broadcast_ss(ar[i] + ko);
+            for (int i = 0; i < R; ++i) {
+                const __m256 sc = _mm256_set1_ps(row_scale ? row_scale[i] : 1.f);
 #pragma GCC unroll 2
-            for (int u = 0; u < W; ++u) acc[i][u] = _mm256_fmadd_ps(av, bv[u], acc[i][u]);
-        }
-    }
+                for (int u = 0; u < W; ++u) acc[i][u] = _mm256_mul_ps(_mm256_loadu_ps(c + i * ldc + 8 * u), sc);
+            }
+        } else {
 #pragma GCC unroll 6
-    for (int i = 0; i < R; ++i)
+            for (int i = 0; i < R; ++i)
 #pragma GCC unroll 2
-        for (int u = 0; u < W; ++u) _mm256_storeu_ps(c + i * ldc + 8 * u, acc[i][u]);
-    if (row_max) {
-#pragma GCC unroll 6
-        for (int i = 0; i < R; ++i) {
-            __m256 mx = acc[i][0];
-            if (W > 1) mx = _mm256_max_ps(acc[i][W - 1], mx);
-            __m128 m = _mm_max_ps(_mm256_extractf128_ps(mx, 1), _mm256_castps256_ps128(mx));
-            m = _mm_max_ps(_mm_movehl_ps(m, m), m);
-            m = _mm_max_ss(_mm_shuffle_ps(m, m, 1), m);
-            row_max[i] = std::max(row_max[i], _mm_cvtss_f32(m));
+                for (int u = 0; u < W; ++u) acc[i][u] = _mm256_setzero_ps();
         }
+        for (int64_t k = 0; k < K; ++k, b += ldb) {
+            __m256 bv[W];
+#pragma GCC unroll 2
+            for (int u = 0; u < W; ++u) {
+                bv[u] = _mm256_loadu_ps(b + 8 * u);
+                FS_ATTN_IN_YMM(bv[u]);
+            }
+            const int64_t ko = k * ak;
+#pragma GCC unroll 6
+            for (int i = 0; i < R; ++i) {
+                const __m256 av = _mm256_broadcast_ss(ar[i] + ko);
+#pragma GCC unroll 2
+                for (int u = 0; u < W; ++u) acc[i][u] = _mm256_fmadd_ps(av, bv[u], acc[i][u]);
+            }
+        }
+        if (vmax) {
+#pragma GCC unroll 6
+            for (int i = 0; i < R; ++i) {
+                __m256 mx = _mm256_max_ps(_mm256_loadu_ps(vmax + 8 * i), acc[i][0]);
+                if (W > 1) mx = _mm256_max_ps(mx, acc[i][W - 1]);
+                _mm256_storeu_ps(vmax + 8 * i, mx);
+            }
+        }
+        if (row_shift) {
+#pragma GCC unroll 6
+            for (int i = 0; i < R; ++i) {
+                const __m256 sh = _mm256_set1_ps(row_shift[i]);
+#pragma GCC unroll 2
+                for (int u = 0; u < W; ++u) acc[i][u] = exp_avx2(_mm256_sub_ps(acc[i][u], sh));
+            }
+        }
+#pragma GCC unroll 6
+        for (int i = 0; i < R; ++i)
+#pragma GCC unroll 2
+            for (int u = 0; u < W; ++u) _mm256_storeu_ps(c + i * ldc + 8 * u, acc[i][u]);
     }
 }
 
 using RbFn2 = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, float*, int64_t, const float*,
-                       bool, float*);
+                       bool, float*, const float*, int64_t);
 
 template <int R>
 constexpr std::array<RbFn2, 2> rb_row_avx2() {
@@ -430,29 +462,55 @@ constexpr std::array<RbFn2, 2> rb_row_avx2() {
 }
 
 // rb_gemm's contract with the AVX2 blocks: columns in blocks of 16 (the last block 8 when n mod 16 ≥ 8), then the
-// n mod 8 tail columns in scalar.
+// n mod 8 tail columns in scalar. row_max (at most k_bq rows) receives each row's maximum before row_shift's exp.
 void rb_gemm_avx2(int64_t rows, int64_t n, int64_t K, const float* a, int64_t as, int64_t ak, const float* b,
-                  int64_t ldb, float* c, int64_t ldc, const float* row_scale, bool acc_in, float* row_max) {
-    static constexpr std::array<std::array<RbFn2, 2>, 6> table = {rb_row_avx2<1>(), rb_row_avx2<2>(),
-                                                                  rb_row_avx2<3>(), rb_row_avx2<4>(),
-                                                                  rb_row_avx2<5>(), rb_row_avx2<6>()};
+                  int64_t ldb, float* c, int64_t ldc, const float* row_scale, bool acc_in, float* row_max,
+                  const float* row_shift) {
+    static constexpr std::array<std::array<RbFn2, 2>, 6> table = {rb_row_avx2<1>(), rb_row_avx2<2>(), rb_row_avx2<3>(),
+                                                                  rb_row_avx2<4>(), rb_row_avx2<5>(), rb_row_avx2<6>()};
+    alignas(32) float vmax[8 * k_bq];
+    if (row_max) {
+        FS_CHECK(rows <= k_bq, "attention: a score tile of ", rows, " rows (at most ", k_bq, ")");
+        std::fill(vmax, vmax + 8 * rows, -INFINITY);
+    }
     const int64_t nv = n / 8 * 8;
-    for (int64_t c0 = 0; c0 < nv; c0 += 16) {
-        const int64_t W = std::min<int64_t>(16, nv - c0) / 8;
+    auto run = [&](int64_t R, int64_t W, int64_t r0, int64_t c0, int64_t nblk) {
+        table[size_t(R - 1)][size_t(W - 1)](
+            a + r0 * as, as, ak, b + c0, ldb, K, c + r0 * ldc + c0, ldc, row_scale ? row_scale + r0 : nullptr, acc_in,
+            row_max ? vmax + 8 * r0 : nullptr, row_shift ? row_shift + r0 : nullptr, nblk);
+    };
+    auto rows_in_block = [&](int64_t r0) {
+        const int64_t left = rows - r0;
+        return left == 7 || left == 8 ? int64_t(4) : std::min<int64_t>(6, left);
+    };
+    if (K <= k_short_k) {
+        // Short K (the score tiles, K = D): a block's own setup and stores cost as much as its few FMA steps, so
+        // each call runs a row block across every column block.
+        const int64_t n16 = nv / 16 * 16;
         for (int64_t r0 = 0, R = 0; r0 < rows; r0 += R) {
-            const int64_t left = rows - r0;
-            R = left == 7 || left == 8 ? 4 : std::min<int64_t>(6, left);
-            table[size_t(R - 1)][size_t(W - 1)](a + r0 * as, as, ak, b + c0, ldb, K, c + r0 * ldc + c0, ldc,
-                                                row_scale ? row_scale + r0 : nullptr, acc_in,
-                                                row_max ? row_max + r0 : nullptr);
+            R = rows_in_block(r0);
+            if (n16 > 0) run(R, 2, r0, 0, n16 / 16);
+            if (nv > n16) run(R, 1, r0, n16, 1);
+        }
+    } else {
+        // Long K: column blocks outside, so a block of B (K × 16) stays in L1 while the row blocks pass.
+        for (int64_t c0 = 0; c0 < nv; c0 += 16) {
+            const int64_t W = std::min<int64_t>(16, nv - c0) / 8;
+            for (int64_t r0 = 0, R = 0; r0 < rows; r0 += R) {
+                R = rows_in_block(r0);
+                run(R, W, r0, c0, 1);
+            }
         }
     }
+    if (row_max && nv > 0)
+        for (int64_t i = 0; i < rows; ++i)
+            row_max[i] = std::max(row_max[i], *std::max_element(vmax + 8 * i, vmax + 8 * i + 8));
     for (int64_t i = 0; i < rows && nv < n; ++i)
         for (int64_t j = nv; j < n; ++j) {
             float s = acc_in ? c[i * ldc + j] * (row_scale ? row_scale[i] : 1.f) : 0.f;
             for (int64_t k = 0; k < K; ++k) s += a[i * as + k * ak] * b[k * ldb + j];
-            c[i * ldc + j] = s;
             if (row_max) row_max[i] = std::max(row_max[i], s);
+            c[i * ldc + j] = row_shift ? std::exp(s - row_shift[i]) : s;
         }
 }
 
@@ -503,10 +561,15 @@ bool use_simd() { return simd_level() >= SimdLevel::avx2; }
 
 // S = sc · Q Kᵀ for one tile, and each row's maximum in mx (when mx is non-null; the backward, which has the
 // row log-sum-exp, skips it): for small D, rb_gemm on qs (= sc · Q, prepared by the caller) and kt (the keys
-// transposed with leading dimension ldk, offset to this tile), or the scalar kernel; SGEMM above.
+// transposed with leading dimension ldk, offset to this tile), or the scalar kernel; SGEMM above. With lse (the
+// backward), the tile stores P = exp(S − lse_r) instead: on AVX2 straight from the product's registers.
 void tile_scores(const float* q, const float* qs, int64_t bq, const float* k, const float* kt, int64_t ldk,
-                 int64_t bk, int64_t D, float sc, float* S, float* mx) {
+                 int64_t bk, int64_t D, float sc, float* S, float* mx, const float* lse = nullptr) {
     if (D <= k_small_d) {
+        if (use_simd() && simd_level() < SimdLevel::avx512) {
+            if (mx) std::fill(mx, mx + bq, -INFINITY);
+            return rb_gemm_avx2(bq, bk, D, qs, D, 1, kt, ldk, S, bk, nullptr, false, mx, lse);
+        }
         if (use_simd()) {
             rb_gemm(bq, bk, D, qs, D, 1, kt, ldk, S, bk, nullptr, false, mx);
         } else {
@@ -517,6 +580,8 @@ void tile_scores(const float* q, const float* qs, int64_t bq, const float* k, co
         if (mx)
             for (int64_t r = 0; r < bq; ++r) mx[r] = *std::max_element(S + r * bk, S + (r + 1) * bk);
     }
+    if (lse)
+        for (int64_t r = 0; r < bq; ++r) exp_shift_sum(S + r * bk, lse[r], S + r * bk, bk);
 }
 
 struct Dims {
@@ -625,8 +690,7 @@ void backward_one(const AttentionParams& prm, const Dims& d, const float* q, con
         for (int64_t j0 = 0; j0 < d.M; j0 += k_bk) {
             const int64_t bk = std::min(k_bk, d.M - j0);
             tile_scores(qb, qs.data(), bq, k + j0 * d.D, small ? kt.data() + j0 : nullptr, ldk, bk, d.D, sc,
-                        P.data(), nullptr);
-            for (int64_t r = 0; r < bq; ++r) exp_shift_sum(P.data() + r * bk, lse[size_t(i0 + r)], P.data() + r * bk, bk);
+                        P.data(), nullptr, lse.data() + i0);
             if (fast) {
                 // dV_j += Pᵀ dO_i;  dP = dO_i V_jᵀ;  dS = P ⊙ (dP − Δ)·scale (in place in dP)
                 rb_gemm(bk, d.E, bq, P.data(), 1, bk, dob, d.E, dv + j0 * d.E, d.E, nullptr, true);
