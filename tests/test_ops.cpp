@@ -22,6 +22,7 @@
 #include "autograd/tape.h"
 #include "kernels/attention.h"
 #include "kernels/conv.h"
+#include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/elementwise.h"
 #include "kernels/fast.h"
@@ -421,6 +422,68 @@ TEST(ConvFast, TapDecomposedKeepsAnInfiniteWeightToItsOwnOutputs) {
         }
         EXPECT_EQ(nonfinite, 2 * 9) << name;  // channel 3 of both images at the 9 positions where tap (0, 0) reads
     }
+}
+
+// The Winograd F(2×2, 3×3) path (kernels/cpu/conv_winograd.cpp) against the reference, forward and backward. The
+// sizes: 18 tile columns (W = 36: tile 0 and 17 in scalar, 1-8 and 9-16 as two groups of eight), 5 tile rows
+// (the first and last in scalar), and 8 × 8 maps (4 tile columns: all scalar); in and out channel counts that
+// are not SGEMM tile multiples; with and without bias; two and three images.
+TEST(ConvWinograd, MatchesTheReferenceForwardAndBackward) {
+    if (cpu_simd_level() < SimdLevel::avx2) GTEST_SKIP() << "no AVX2 on this CPU: the Winograd path is off";
+    const OpSpec& spec = op_by_name("conv2d");
+    struct Case {
+        Shape x, w;
+        bool bias;
+    };
+    for (const Case& c : {Case{{2, 32, 10, 36}, {40, 32, 3, 3}, true}, Case{{3, 45, 8, 8}, {33, 45, 3, 3}, false},
+                          Case{{1, 64, 16, 16}, {64, 64, 3, 3}, true}}) {
+        const Conv2dParams p = Conv2dParams::tf_same(3, 3, 1, c.x[2], c.x[3]);
+        const Conv2dGeom g{c.x[0], c.x[1], c.x[2], c.x[3], c.w[0], 3, 3, c.x[2], c.x[3]};
+        ASSERT_TRUE(winograd_applies(p, g)) << shape_str(c.x);
+        auto make = [&](std::mt19937_64& rng) {
+            std::vector<Tensor> in{Tensor::uniform(c.x, -1, 1, rng), Tensor::uniform(c.w, -1, 1, rng)};
+            if (c.bias) in.push_back(Tensor::uniform({c.w[0]}, -1, 1, rng));
+            return in;
+        };
+        const OpRun r = run_op(false, spec, make, p, 29);
+        for (int level = int(SimdLevel::avx2); level <= int(cpu_simd_level()); ++level) {
+            SimdCapGuard cap{SimdLevel(level)};
+            const OpRun f = run_op(true, spec, make, p, 29);
+            const std::string what = shape_str(c.x) + " * " + shape_str(c.w) + " at " + simd_level_name(SimdLevel(level));
+            // The transforms add and halve (exact up to rounding) before and after f32 products summed over C: a
+            // few ulps of the largest magnitude, as the other fast paths. A wrong transform coefficient, tile
+            // offset or channel swap changes outputs by O(1) of it.
+            EXPECT_LE(scaled_err(f.outs[0], r.outs[0]), 1e-5) << what;
+            for (size_t i = 0; i < f.grads.size(); ++i)
+                EXPECT_LE(scaled_err(f.grads[i], r.grads[i]), 1e-5) << what << ", gradient " << i;
+        }
+    }
+}
+
+// Only 3×3 / stride 1 / zero 'same' convs with even maps of >= 8 and >= 32 channels each way take the path; the
+// switch turns it off.
+TEST(ConvWinograd, CoversOnlyItsConvs) {
+    if (cpu_simd_level() < SimdLevel::avx2) GTEST_SKIP() << "no AVX2 on this CPU: the Winograd path is off";
+    auto geom = [](int64_t C, int64_t H, int64_t W, int64_t OC, int64_t k) {
+        return Conv2dGeom{2, C, H, W, OC, k, k, H, W};
+    };
+    const Conv2dParams same = Conv2dParams::tf_same(3, 3, 1, 16, 16);
+    EXPECT_TRUE(winograd_applies(same, geom(32, 16, 16, 32, 3)));
+    EXPECT_FALSE(winograd_applies(same, geom(31, 16, 16, 64, 3)));  // too few input channels
+    EXPECT_FALSE(winograd_applies(same, geom(64, 16, 16, 16, 3)));  // too few output channels
+    EXPECT_FALSE(winograd_applies(Conv2dParams::tf_same(3, 3, 1, 15, 16), geom(32, 15, 16, 32, 3)));  // odd height
+    EXPECT_FALSE(winograd_applies(Conv2dParams::tf_same(3, 3, 1, 4, 4), geom(64, 4, 4, 64, 3)));     // 4 × 4 map
+    EXPECT_FALSE(winograd_applies(Conv2dParams::tf_same(5, 5, 1, 16, 16), geom(32, 16, 16, 32, 5)));  // 5 × 5
+    Conv2dParams reflect = same;
+    reflect.pad_mode = PadMode::reflect;
+    EXPECT_FALSE(winograd_applies(reflect, geom(32, 16, 16, 32, 3)));
+    Conv2dParams s2 = Conv2dParams::tf_same(3, 3, 2, 16, 16);
+    Conv2dGeom g2 = geom(32, 16, 16, 32, 3);
+    g2.Ho = g2.Wo = 8;
+    EXPECT_FALSE(winograd_applies(s2, g2));
+    set_winograd_enabled(false);
+    EXPECT_FALSE(winograd_applies(same, geom(32, 16, 16, 32, 3)));
+    set_winograd_enabled(true);
 }
 
 // pixel_shuffle with r = 2 interleaves row pairs 16 at a time on the fast path (kernels/cpu/shuffle_fast.cpp);

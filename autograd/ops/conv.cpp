@@ -194,6 +194,10 @@ static std::vector<TestCase> conv2d_cases() {
         // and batched.
         conv_case("per_image_dw_transposed", {2, 4, 32, 8}, {16, 4, 3, 1}, false, P::tf_same(3, 1, 1, 32, 8)),
         conv_case("batched_dw_transposed", {3, 4, 5, 5}, {32, 4, 3, 3}, true, P::tf_same(3, 3, 2, 5, 5)),
+        // Winograd F(2×2, 3×3) (3×3 'same', stride 1, >= 32 channels each way, even maps of >= 8): forward and data
+        // gradient. 10 tile columns are a group of 8 and a masked group of 2; 33 output channels leave a filter
+        // tail of 1 in the data gradient's transposed filters.
+        conv_case("winograd_c32_oc33", {1, 32, 8, 20}, {33, 32, 3, 3}, true, P::tf_same(3, 3, 1, 8, 20)),
     };
 }
 

@@ -1,4 +1,8 @@
-// conv_fast.cpp: the optimised f32 conv2d (NCHW). Four strategies, picked per call:
+// conv_fast.cpp: the optimised f32 conv2d (NCHW). Five strategies, picked per call:
+//
+//  * Winograd F(2×2, 3×3) (AVX2; 3×3, stride 1, zero 'same' padding, even maps of >= 8, >= 32 channels in and
+//    out; forward and data gradient): kernels/cpu/conv_winograd.cpp. The decoder's 3×3 convs; their weight
+//    gradient takes one of the paths below.
 //
 //  * Direct (AVX-512; stride 1 but not 1×1, with rows of >= 16 outputs or OC <= 4 at any size; and stride 2 with
 //    rows of >= 16 outputs and K = C·KH·KW <= 256, forward and weight gradient only): a register-blocked direct
@@ -48,6 +52,7 @@
 #endif
 
 #include "kernels/conv.h"
+#include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/simd.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/sgemm.h"
@@ -1505,6 +1510,7 @@ void backward_blocked(const Conv2dParams& p, const Conv2dGeom& g, const ColIndex
 void conv2d_forward_fast(const Conv2dParams& p, const Conv2dGeom& g, const float* x, const float* w, const float* b,
                          float* y) {
     if (g.N == 0) return;
+    if (winograd_applies(p, g)) return winograd_forward(p, g, x, w, b, y);
 #if FS_CONV_X86
     if (use_direct(p, g)) return direct_forward(p, g, x, w, b, y);
 #endif
@@ -1527,6 +1533,10 @@ void conv2d_backward_fast(const Conv2dParams& p, const Conv2dGeom& g, const floa
         return;
     }
     if (db) bias_grad(g, dy, db);
+    if (dx && winograd_applies(p, g)) {
+        winograd_backward_data(p, g, w, dy, dx);
+        dx = nullptr;
+    }
     if (!dx && !dw) return;
 #if FS_CONV_X86
     if (use_direct(p, g, true)) {
