@@ -424,10 +424,11 @@ TEST(ConvFast, TapDecomposedKeepsAnInfiniteWeightToItsOwnOutputs) {
     }
 }
 
-// The Winograd F(2×2, 3×3) path (kernels/cpu/conv_winograd.cpp) against the reference, forward and backward. The
-// sizes: 18 tile columns (W = 36: tile 0 and 17 in scalar, 1-8 and 9-16 as two groups of eight), 5 tile rows
-// (the first and last in scalar), and 8 × 8 maps (4 tile columns: all scalar); in and out channel counts that
-// are not SGEMM tile multiples; with and without bias; two and three images.
+// The Winograd path (kernels/cpu/conv_winograd.cpp) against the reference, forward and backward. The sizes: 18
+// tile columns (W = 36: two groups of eight and a masked group of two), 4 tile columns (one masked group), 10;
+// in and out channel counts that are not SGEMM tile multiples and leave filter tails (45, 33, 133, 130); with
+// and without bias; one to three images. The last two have >= 128 channels each way, so their weight gradient
+// is F(3×3, 2×2) too (with 130 input channels: a masked group of 2 in its output transform).
 TEST(ConvWinograd, MatchesTheReferenceForwardAndBackward) {
     if (cpu_simd_level() < SimdLevel::avx2) GTEST_SKIP() << "no AVX2 on this CPU: the Winograd path is off";
     const OpSpec& spec = op_by_name("conv2d");
@@ -436,10 +437,12 @@ TEST(ConvWinograd, MatchesTheReferenceForwardAndBackward) {
         bool bias;
     };
     for (const Case& c : {Case{{2, 32, 10, 36}, {40, 32, 3, 3}, true}, Case{{3, 45, 8, 8}, {33, 45, 3, 3}, false},
-                          Case{{1, 64, 16, 16}, {64, 64, 3, 3}, true}}) {
+                          Case{{1, 64, 16, 16}, {64, 64, 3, 3}, true}, Case{{2, 130, 8, 20}, {128, 130, 3, 3}, true},
+                          Case{{1, 128, 10, 8}, {133, 128, 3, 3}, false}}) {
         const Conv2dParams p = Conv2dParams::tf_same(3, 3, 1, c.x[2], c.x[3]);
         const Conv2dGeom g{c.x[0], c.x[1], c.x[2], c.x[3], c.w[0], 3, 3, c.x[2], c.x[3]};
         ASSERT_TRUE(winograd_applies(p, g)) << shape_str(c.x);
+        EXPECT_EQ(winograd_weights_apply(g), c.x[1] >= 128 && c.w[0] >= 128) << shape_str(c.x);
         auto make = [&](std::mt19937_64& rng) {
             std::vector<Tensor> in{Tensor::uniform(c.x, -1, 1, rng), Tensor::uniform(c.w, -1, 1, rng)};
             if (c.bias) in.push_back(Tensor::uniform({c.w[0]}, -1, 1, rng));
@@ -460,8 +463,8 @@ TEST(ConvWinograd, MatchesTheReferenceForwardAndBackward) {
     }
 }
 
-// Only 3×3 / stride 1 / zero 'same' convs with even maps of >= 8 and >= 32 channels each way take the path; the
-// switch turns it off.
+// Only 3×3 / stride 1 / zero 'same' convs with even maps of >= 8 and >= 32 channels each way take the path, and
+// those with large filters only with enough tiles; the switch turns it off.
 TEST(ConvWinograd, CoversOnlyItsConvs) {
     if (cpu_simd_level() < SimdLevel::avx2) GTEST_SKIP() << "no AVX2 on this CPU: the Winograd path is off";
     auto geom = [](int64_t C, int64_t H, int64_t W, int64_t OC, int64_t k) {
@@ -473,6 +476,11 @@ TEST(ConvWinograd, CoversOnlyItsConvs) {
     EXPECT_FALSE(winograd_applies(same, geom(64, 16, 16, 16, 3)));  // too few output channels
     EXPECT_FALSE(winograd_applies(Conv2dParams::tf_same(3, 3, 1, 15, 16), geom(32, 15, 16, 32, 3)));  // odd height
     EXPECT_FALSE(winograd_applies(Conv2dParams::tf_same(3, 3, 1, 4, 4), geom(64, 4, 4, 64, 3)));     // 4 × 4 map
+    // 16 tiles (one 8 × 8 image): enough for a small filter, not for one of 8 M transformed floats; 128 tiles are
+    const Conv2dParams same8 = Conv2dParams::tf_same(3, 3, 1, 8, 8);
+    EXPECT_TRUE(winograd_applies(same8, Conv2dGeom{1, 64, 8, 8, 64, 3, 3, 8, 8}));
+    EXPECT_FALSE(winograd_applies(same8, Conv2dGeom{1, 512, 8, 8, 1024, 3, 3, 8, 8}));
+    EXPECT_TRUE(winograd_applies(same8, Conv2dGeom{8, 512, 8, 8, 1024, 3, 3, 8, 8}));
     EXPECT_FALSE(winograd_applies(Conv2dParams::tf_same(5, 5, 1, 16, 16), geom(32, 16, 16, 32, 5)));  // 5 × 5
     Conv2dParams reflect = same;
     reflect.pad_mode = PadMode::reflect;

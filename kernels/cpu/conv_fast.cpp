@@ -1,8 +1,8 @@
 // conv_fast.cpp: the optimised f32 conv2d (NCHW). Five strategies, picked per call:
 //
-//  * Winograd F(2×2, 3×3) (AVX2; 3×3, stride 1, zero 'same' padding, even maps of >= 8, >= 32 channels in and
-//    out; forward and data gradient): kernels/cpu/conv_winograd.cpp. The decoder's 3×3 convs; their weight
-//    gradient takes one of the paths below.
+//  * Winograd (AVX2; 3×3, stride 1, zero 'same' padding, even maps of >= 8, >= 32 channels in and out):
+//    kernels/cpu/conv_winograd.cpp, F(2×2, 3×3) forward and data gradient, F(3×3, 2×2) weight gradient (from 128
+//    channels each way). The decoder's 3×3 convs.
 //
 //  * Direct (AVX-512; stride 1 but not 1×1, with rows of >= 16 outputs or OC <= 4 at any size; and stride 2 with
 //    rows of >= 16 outputs and K = C·KH·KW <= 256, forward and weight gradient only): a register-blocked direct
@@ -1533,9 +1533,14 @@ void conv2d_backward_fast(const Conv2dParams& p, const Conv2dGeom& g, const floa
         return;
     }
     if (db) bias_grad(g, dy, db);
-    if (dx && winograd_applies(p, g)) {
-        winograd_backward_data(p, g, w, dy, dx);
+    if (winograd_applies(p, g)) {
+        if (dx) winograd_backward_data(p, g, w, dy, dx);
         dx = nullptr;
+        if (dw && winograd_weights_apply(g)) {
+            winograd_backward_weights(p, g, x, dy, dw);
+            return;
+        }
+        if (!dw) return;
     }
     if (!dx && !dw) return;
 #if FS_CONV_X86

@@ -282,6 +282,108 @@ void winograd_conv(const float* x, int64_t N, int64_t C, int64_t H, int64_t W, c
     transform_output(M, g, O, bias, y);
 }
 
+// --- the weight gradient: F(3×3, 2×2) ---------------------------------------------------------------------------
+// dW[o][c][kh][kw] = Σ over images and output pixels of dy[o][h][w] · xpad[c][h + kh][w + kw]: per 2×2 tile of dy
+// (the "filter" g) and the tile's 4×4 input patch d, a 3×3 correlation, which F(3, 2) computes as
+//
+//     dW_tile = A'ᵀ [ (G' g G'ᵀ) ⊙ (B'ᵀ d B') ] A'
+//
+//     B'ᵀ = | 1  0 -1  0 |     G' = | 1    0   |     A'ᵀ = | 1  1  1  0 |
+//           | 0  1  1  0 |          | 1/2  1/2 |           | 0  1 -1  0 |
+//           | 0 -1  1  0 |          | 1/2 -1/2 |           | 0  1  1  1 |
+//           | 0 -1  0  1 |          | 0    1   |
+//
+// and the sum over tiles moves inside, so again 16 GEMMs, now with the tiles as K: M_ξ (O × C) = DY_ξ (O × T) ·
+// X_ξᵀ (T × C). B'ᵀ is the forward's Bᵀ with its last row negated, so X_ξ = s_i·s_j·V_ξ (s = 1, 1, 1, −1) for the
+// forward's input transform V: transform_input serves both, and the signs are applied to M.
+
+// G' g G'ᵀ of the 2×2 dy tiles of 8 tiles side by side (tiles tw0 .. tw0 + n − 1 of a tile row, dy rows r0 and
+// r1, each with at least 2·tw0 + 16 readable floats) into DY[ξ] (stride OT between ξ).
+FS_TARGET_AVX2 void dy_tiles8(const float* r0, const float* r1, int64_t tw0, int64_t n, float* dyo, int64_t OT) {
+    __m256 g[2][2];
+    const float* rows[2] = {r0 + 2 * tw0, r1 + 2 * tw0};
+    for (int a = 0; a < 2; ++a) {
+        const __m256 lo = _mm256_loadu_ps(rows[a]), hi = _mm256_loadu_ps(rows[a] + 8);
+        g[a][0] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0x88)), 0xD8));
+        g[a][1] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0xDD)), 0xD8));
+    }
+    __m256 t[4][2];  // G' g
+    for (int b = 0; b < 2; ++b) {
+        t[0][b] = g[0][b];
+        t[1][b] = half(add(g[0][b], g[1][b]));
+        t[2][b] = half(sub(g[0][b], g[1][b]));
+        t[3][b] = g[1][b];
+    }
+    const __m256i m = lanes(n);
+    for (int i = 0; i < 4; ++i) {  // (G' g) G'ᵀ
+        const __m256 u[4] = {t[i][0], half(add(t[i][0], t[i][1])), half(sub(t[i][0], t[i][1])), t[i][1]};
+        for (int j = 0; j < 4; ++j) _mm256_maskstore_ps(dyo + (i * 4 + j) * OT + tw0, m, u[j]);
+    }
+}
+
+// DY[ξ][o][t] for every output channel and tile, in parallel over (image, output channel). Rows are read through
+// a buffer with slack, so the 16-float loads of a short group stay inside.
+void transform_dy(const float* dy, const Geo& g, int64_t O, float* DY) {
+    const int64_t Wo = 2 * g.TW, OT = O * g.T;
+    parallel_for(g.N * O, [&](int64_t i0, int64_t i1) {
+        std::vector<float> buf(static_cast<size_t>(2 * (Wo + 16)), 0.f);
+        for (int64_t i = i0; i < i1; ++i) {
+            const int64_t n = i / O, o = i % O;
+            const float* dyo = dy + i * 2 * g.TH * Wo;
+            for (int64_t th = 0; th < g.TH; ++th) {
+                std::memcpy(buf.data(), dyo + 2 * th * Wo, size_t(Wo) * sizeof(float));
+                std::memcpy(buf.data() + Wo + 16, dyo + (2 * th + 1) * Wo, size_t(Wo) * sizeof(float));
+                float* out = DY + o * g.T + (n * g.TH + th) * g.TW;
+                for (int64_t tw = 0; tw < g.TW; tw += 8)
+                    dy_tiles8(buf.data(), buf.data() + Wo + 16, tw, std::min<int64_t>(8, g.TW - tw), out, OT);
+            }
+        }
+    });
+}
+
+// dw[o][c] (3×3) = A'ᵀ (s ⊙ M[·][o][c]) A' for eight input channels per vector, in parallel over output channels.
+FS_TARGET_AVX2 void transform_dw_range(const float* M, int64_t O, int64_t C, float* dw, int64_t o0, int64_t o1) {
+    const int64_t OC = O * C;
+    for (int64_t o = o0; o < o1; ++o)
+        for (int64_t c = 0; c < C; c += 8) {
+            const int64_t n = std::min<int64_t>(8, C - c);
+            const __m256i mask = lanes(n);
+            __m256 m[16];
+            for (int x = 0; x < k_xi; ++x) {
+                m[x] = _mm256_maskload_ps(M + x * OC + o * C + c, mask);
+                if ((x / 4 == 3) != (x % 4 == 3)) m[x] = sub(_mm256_setzero_ps(), m[x]);  // s_i·s_j = −1
+            }
+            __m256 t[3][4];  // A'ᵀ m
+            for (int j = 0; j < 4; ++j) {
+                t[0][j] = add(add(m[0 * 4 + j], m[1 * 4 + j]), m[2 * 4 + j]);
+                t[1][j] = sub(m[1 * 4 + j], m[2 * 4 + j]);
+                t[2][j] = add(add(m[1 * 4 + j], m[2 * 4 + j]), m[3 * 4 + j]);
+            }
+            alignas(32) float out[9][8];
+            for (int i = 0; i < 3; ++i) {  // (A'ᵀ m) A'
+                _mm256_store_ps(out[i * 3 + 0], add(add(t[i][0], t[i][1]), t[i][2]));
+                _mm256_store_ps(out[i * 3 + 1], sub(t[i][1], t[i][2]));
+                _mm256_store_ps(out[i * 3 + 2], add(add(t[i][1], t[i][2]), t[i][3]));
+            }
+            for (int64_t k = 0; k < n; ++k)
+                for (int ij = 0; ij < 9; ++ij) dw[(o * C + c + k) * 9 + ij] = out[ij][k];
+        }
+}
+
+// dw (O, C, 3, 3) assigned: the weight gradient of the "same" 3×3 conv of x (N, C, H, W) given dy (N, O, H, W).
+void winograd_weights(const float* x, const float* dy, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+                      float* dw) {
+    const Geo g{N, C, H, W, H / 2, W / 2, N * (H / 2) * (W / 2)};
+    float* V = t_v.get(k_xi * C * g.T);
+    float* DY = t_m.get(k_xi * O * g.T + 8);
+    float* M = t_u.get(k_xi * O * C);
+    transform_input(x, g, V);
+    transform_dy(dy, g, O, DY);
+    for (int64_t xi = 0; xi < k_xi; ++xi)
+        sgemm(false, true, O, C, g.T, 1.f, DY + xi * O * g.T, g.T, V + xi * C * g.T, g.T, 0.f, M + xi * O * C, C);
+    parallel_for(O, [&](int64_t o0, int64_t o1) { transform_dw_range(M, O, C, dw, o0, o1); });
+}
+
 }  // namespace
 
 #endif  // FS_X86_SIMD
@@ -308,6 +410,7 @@ bool winograd_applies(const Conv2dParams& p, const Conv2dGeom& g) {
            p.pad_mode == PadMode::zeros && p.pad_top == 1 && p.pad_bottom == 1 && p.pad_left == 1 &&
            p.pad_right == 1 && g.H % 2 == 0 && g.W % 2 == 0 && g.C >= k_winograd_min_channels &&
            g.OC >= k_winograd_min_channels && g.H >= k_winograd_min_size && g.W >= k_winograd_min_size &&
+           (16 * g.OC * g.C <= k_winograd_small_filter || g.N * (g.H / 2) * (g.W / 2) >= k_winograd_min_tiles) &&
            winograd_enabled();
 #endif
 }
@@ -328,6 +431,16 @@ void winograd_backward_data(const Conv2dParams& p, const Conv2dGeom& g, const fl
     winograd_conv(dy, g.N, g.OC, g.H, g.W, w, g.C, true, nullptr, dx);
 #else
     (void)w, (void)dy, (void)dx;
+#endif
+}
+
+void winograd_backward_weights(const Conv2dParams& p, const Conv2dGeom& g, const float* x, const float* dy,
+                               float* dw) {
+    FS_CHECK(winograd_applies(p, g), "conv2d: the Winograd path called on a conv it does not cover");
+#if defined(FS_X86_SIMD)
+    winograd_weights(x, dy, g.N, g.C, g.H, g.W, g.OC, dw);
+#else
+    (void)x, (void)dy, (void)dw;
 #endif
 }
 
