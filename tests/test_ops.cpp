@@ -427,8 +427,10 @@ TEST(ConvFast, TapDecomposedKeepsAnInfiniteWeightToItsOwnOutputs) {
 // The Winograd path (kernels/cpu/conv_winograd.cpp) against the reference, forward and backward. The sizes: 18
 // tile columns (W = 36: two groups of eight and a masked group of two), 4 tile columns (one masked group), 10;
 // in and out channel counts that are not SGEMM tile multiples and leave filter tails (45, 33, 133, 130); with
-// and without bias; one to three images. The last two have >= 128 channels each way, so their weight gradient
-// is F(3×3, 2×2) too (with 130 input channels: a masked group of 2 in its output transform).
+// and without bias; one to eight images. Those with >= 128 channels each way take the weight gradient by
+// F(3×3, 2×2) too (with 130 input channels: a masked group of 2 in its output transform). All but the last have
+// small filters and run in cache-sized blocks of tile rows (the first: a block spanning two images and a short
+// last block); the last, 192 × 192 (9 M transformed floats) on 160 tiles, takes the unblocked path.
 TEST(ConvWinograd, MatchesTheReferenceForwardAndBackward) {
     if (cpu_simd_level() < SimdLevel::avx2) GTEST_SKIP() << "no AVX2 on this CPU: the Winograd path is off";
     const OpSpec& spec = op_by_name("conv2d");
@@ -438,7 +440,7 @@ TEST(ConvWinograd, MatchesTheReferenceForwardAndBackward) {
     };
     for (const Case& c : {Case{{2, 32, 10, 36}, {40, 32, 3, 3}, true}, Case{{3, 45, 8, 8}, {33, 45, 3, 3}, false},
                           Case{{1, 64, 16, 16}, {64, 64, 3, 3}, true}, Case{{2, 130, 8, 20}, {128, 130, 3, 3}, true},
-                          Case{{1, 128, 10, 8}, {133, 128, 3, 3}, false}}) {
+                          Case{{1, 128, 10, 8}, {133, 128, 3, 3}, false}, Case{{8, 192, 8, 10}, {192, 192, 3, 3}, true}}) {
         const Conv2dParams p = Conv2dParams::tf_same(3, 3, 1, c.x[2], c.x[3]);
         const Conv2dGeom g{c.x[0], c.x[1], c.x[2], c.x[3], c.w[0], 3, 3, c.x[2], c.x[3]};
         ASSERT_TRUE(winograd_applies(p, g)) << shape_str(c.x);

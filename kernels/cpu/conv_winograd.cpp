@@ -68,7 +68,10 @@ class WinoScratch {
     float* m_data = nullptr;
     int64_t m_capacity = 0;
 };
-thread_local WinoScratch t_u, t_v, t_m;
+thread_local WinoScratch t_u, t_v, t_m, t_vb, t_mb;
+
+// Tiles per block of the cache-blocked path (whole tile rows; maps of wider tile rows take the unblocked one).
+constexpr int64_t k_block_tiles = 128;
 
 // Arithmetic for the transforms on 8 lanes or on one float (the filter transform's channel tail). Overloads rather
 // than lambdas: GCC gives a lambda no target attribute, so a lambda cannot use AVX2 intrinsics.
@@ -196,32 +199,32 @@ FS_TARGET_AVX2 void input_tiles8(const float* const (&rows)[4], int64_t tw0, int
     }
 }
 
-// V[ξ][c][t] for every channel and tile, in parallel over (image, channel). Each tile row's four patch rows are
-// copied into zero-padded row buffers first, so every tile, edges included, takes the same 8-lane code.
+// One tile row th of plane xc: its four patch rows copied into the zero-padded row buffers buf (4 rows of
+// g.W + 18 floats, zero outside the copied input), then its TW tiles transformed into vrow[ξ·CT + tw]. Through
+// the buffers every tile, edges included, takes the same 8-lane code.
+void input_row(const float* xc, const Geo& g, int64_t th, float* buf, float* vrow, int64_t CT) {
+    const int64_t ld = g.W + 18;
+    const float* rows[4];
+    for (int r = 0; r < 4; ++r) {
+        const int64_t h = 2 * th - 1 + r;
+        float* dst = buf + r * ld + 1;
+        if (h >= 0 && h < g.H)
+            std::memcpy(dst, xc + h * g.W, size_t(g.W) * sizeof(float));
+        else
+            std::fill(dst, dst + g.W, 0.f);
+        rows[r] = buf + r * ld;
+    }
+    for (int64_t tw = 0; tw < g.TW; tw += 8) input_tiles8(rows, tw, std::min<int64_t>(8, g.TW - tw), vrow + tw, CT);
+}
+
+// V[ξ][c][t] for every channel and tile, in parallel over (image, channel).
 void transform_input(const float* x, const Geo& g, float* V) {
-    const int64_t ld = 2 * g.TW + 2 + 16;  // a padded row: zero, W inputs, zero, and the 8-lane reads' slack
-    const int64_t CT = g.C * g.T;
     parallel_for(g.N * g.C, [&](int64_t i0, int64_t i1) {
-        std::vector<float> buf(static_cast<size_t>(4 * ld), 0.f);
-        const float* rows[4];
-        for (int i = 0; i < 4; ++i) rows[i] = buf.data() + i * ld;
+        std::vector<float> buf(static_cast<size_t>(4 * (g.W + 18)), 0.f);
         for (int64_t i = i0; i < i1; ++i) {
             const int64_t n = i / g.C, c = i % g.C;
-            const float* xc = x + i * g.H * g.W;
-            float* vc = V + c * g.T;
-            for (int64_t th = 0; th < g.TH; ++th) {
-                for (int r = 0; r < 4; ++r) {
-                    const int64_t h = 2 * th - 1 + r;
-                    float* dst = buf.data() + r * ld + 1;
-                    if (h >= 0 && h < g.H)
-                        std::memcpy(dst, xc + h * g.W, size_t(g.W) * sizeof(float));
-                    else
-                        std::fill(dst, dst + g.W, 0.f);
-                }
-                const int64_t tr = (n * g.TH + th) * g.TW;
-                for (int64_t tw = 0; tw < g.TW; tw += 8)
-                    input_tiles8(rows, tw, std::min<int64_t>(8, g.TW - tw), vc + tr + tw, CT);
-            }
+            for (int64_t th = 0; th < g.TH; ++th)
+                input_row(x + i * g.H * g.W, g, th, buf.data(), V + c * g.T + (n * g.TH + th) * g.TW, g.C * g.T);
         }
     });
 }
@@ -250,19 +253,21 @@ FS_TARGET_AVX2 void output_tiles8(const float* mo, int64_t OT, int64_t tw0, int6
     }
 }
 
+// Output rows 2th and 2th + 1 (y0, and y0 + Wo) of one channel from the TW tiles at mrow[ξ·OT + tw], + b.
+void output_row(const float* mrow, int64_t OT, const Geo& g, float b, float* y0) {
+    for (int64_t tw = 0; tw < g.TW; tw += 8)
+        output_tiles8(mrow, OT, tw, std::min<int64_t>(8, g.TW - tw), b, y0, y0 + 2 * g.TW);
+}
+
 // y[n][o] from M[ξ][o][t] (+ bias), in parallel over (image, output channel).
 void transform_output(const float* M, const Geo& g, int64_t O, const float* bias, float* y) {
-    const int64_t Ho = 2 * g.TH, Wo = 2 * g.TW, OT = O * g.T;
+    const int64_t Wo = 2 * g.TW, plane = 4 * g.TH * g.TW;
     parallel_for(g.N * O, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
             const int64_t n = i / O, o = i % O;
-            const float b = bias ? bias[o] : 0.f;
-            for (int64_t th = 0; th < g.TH; ++th) {
-                float* y0 = y + i * Ho * Wo + 2 * th * Wo;
-                const float* mo = M + o * g.T + (n * g.TH + th) * g.TW;
-                for (int64_t tw = 0; tw < g.TW; tw += 8)
-                    output_tiles8(mo, OT, tw, std::min<int64_t>(8, g.TW - tw), b, y0, y0 + Wo);
-            }
+            for (int64_t th = 0; th < g.TH; ++th)
+                output_row(M + o * g.T + (n * g.TH + th) * g.TW, O * g.T, g, bias ? bias[o] : 0.f,
+                           y + i * plane + 2 * th * Wo);
         }
     });
 }
@@ -273,9 +278,39 @@ void winograd_conv(const float* x, int64_t N, int64_t C, int64_t H, int64_t W, c
                    const float* bias, float* y) {
     const Geo g{N, C, H, W, H / 2, W / 2, N * (H / 2) * (W / 2)};
     float* U = t_u.get(k_xi * O * C);
+    transform_weights(w, O, C, turned, U);
+    if (k_xi * O * C <= k_winograd_small_filter && g.TW <= k_block_tiles) {
+        // Blocks of whole tile rows, each thread one block at a time from input to output: its transformed tiles
+        // and products (16·(C + O)·Tb floats, ~1 MiB) stay in cache, where the whole layer's V and M (2 × 32 MiB
+        // for the 64→64 conv at 64 px) went to memory and back. Only for small filters, which every block reads.
+        const int64_t R = std::max<int64_t>(1, k_block_tiles / g.TW), Tb = R * g.TW, rows = N * g.TH;
+        const int64_t Ho = 2 * g.TH, Wo = 2 * g.TW;
+        parallel_for((rows + R - 1) / R, [&](int64_t b0, int64_t b1) {
+            float* Vb = t_vb.get(k_xi * C * Tb);
+            float* Mb = t_mb.get(k_xi * O * Tb + 8);  // + 8: output_tiles8's slack
+            std::vector<float> buf(static_cast<size_t>(4 * (g.W + 18)), 0.f);
+            for (int64_t blk = b0; blk < b1; ++blk) {
+                const int64_t r0 = blk * R, nr = std::min(R, rows - r0), tn = nr * g.TW;
+                for (int64_t c = 0; c < C; ++c)
+                    for (int64_t r = 0; r < nr; ++r) {
+                        const int64_t n = (r0 + r) / g.TH, th = (r0 + r) % g.TH;
+                        input_row(x + (n * C + c) * H * W, g, th, buf.data(), Vb + c * Tb + r * g.TW, C * Tb);
+                    }
+                for (int64_t xi = 0; xi < k_xi; ++xi)  // one thread each (inside a parallel region)
+                    sgemm(false, false, O, tn, C, 1.f, U + xi * O * C, C, Vb + xi * C * Tb, Tb, 0.f,
+                          Mb + xi * O * Tb, Tb);
+                for (int64_t o = 0; o < O; ++o)
+                    for (int64_t r = 0; r < nr; ++r) {
+                        const int64_t n = (r0 + r) / g.TH, th = (r0 + r) % g.TH;
+                        output_row(Mb + o * Tb + r * g.TW, O * Tb, g, bias ? bias[o] : 0.f,
+                                   y + ((n * O + o) * Ho + 2 * th) * Wo);
+                    }
+            }
+        });
+        return;
+    }
     float* V = t_v.get(k_xi * C * g.T);
     float* M = t_m.get(k_xi * O * g.T + 8);  // + 8: output_tiles8's slack
-    transform_weights(w, O, C, turned, U);
     transform_input(x, g, V);
     for (int64_t xi = 0; xi < k_xi; ++xi)
         sgemm(false, false, O, g.T, C, 1.f, U + xi * O * C, C, V + xi * C * g.T, g.T, 0.f, M + xi * O * g.T, g.T);
