@@ -53,6 +53,7 @@
 
 #include "kernels/conv.h"
 #include "kernels/cpu/conv_winograd.h"
+#include "kernels/cpu/scratch.h"
 #include "kernels/cpu/simd.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/sgemm.h"
@@ -71,32 +72,9 @@ constexpr int64_t k_max_col_floats = int64_t(4) << 20;
 // Loops with less work than this (floats touched) skip the thread hand-off.
 constexpr int64_t k_parallel_min_work = 32 * 1024;
 
-// Grow-only, 64-byte aligned scratch memory, one set per thread.
-class Scratch {
- public:
-    Scratch() = default;
-    Scratch(const Scratch&) = delete;
-    Scratch& operator=(const Scratch&) = delete;
-    ~Scratch() { std::free(m_data); }
-    float* get(int64_t floats) {
-        if (floats > m_capacity) {
-            std::free(m_data);
-            m_data = nullptr;
-            m_capacity = 0;
-            size_t bytes = (size_t(floats) * sizeof(float) + 63) / 64 * 64;
-            m_data = static_cast<float*>(std::aligned_alloc(64, bytes));
-            FS_CHECK(m_data != nullptr, "conv2d: cannot allocate a ", bytes, "-byte scratch buffer");
-            m_capacity = floats;
-        }
-        return m_data;
-    }
-
- private:
-    float* m_data = nullptr;
-    int64_t m_capacity = 0;
-};
-
-thread_local Scratch t_col, t_dcol, t_tmp, t_dy, t_part, t_pad, t_wpack;
+// Scratch memory, one set per thread (kernels/cpu/scratch.h).
+thread_local ScratchBuffer t_col("conv2d"), t_dcol("conv2d"), t_tmp("conv2d"), t_dy("conv2d"), t_part("conv2d"),
+    t_pad("conv2d"), t_wpack("conv2d");
 
 // parallel_for when the work is worth a hand-off, else the whole range in this thread.
 template <typename F>

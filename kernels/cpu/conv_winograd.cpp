@@ -32,6 +32,7 @@
 
 #include "kernels/conv.h"
 #include "kernels/cpu/conv_winograd.h"
+#include "kernels/cpu/scratch.h"
 #include "kernels/cpu/simd.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/sgemm.h"
@@ -46,29 +47,9 @@ namespace {
 
 constexpr int64_t k_xi = 16;  // positions of a transformed tile
 
-// Grow-only, 64-byte aligned scratch, one set per thread (the calls are large; this keeps steady-state training
-// free of page faults, as conv_fast.cpp's scratch does).
-class WinoScratch {
- public:
-    WinoScratch() = default;
-    WinoScratch(const WinoScratch&) = delete;
-    WinoScratch& operator=(const WinoScratch&) = delete;
-    ~WinoScratch() { std::free(m_data); }
-    float* get(int64_t floats) {
-        if (floats > m_capacity) {
-            std::free(m_data);
-            m_data = static_cast<float*>(std::aligned_alloc(64, size_t((floats * 4 + 63) / 64 * 64)));
-            FS_CHECK(m_data != nullptr, "conv2d (Winograd): out of memory for ", floats, " floats of scratch");
-            m_capacity = floats;
-        }
-        return m_data;
-    }
-
- private:
-    float* m_data = nullptr;
-    int64_t m_capacity = 0;
-};
-thread_local WinoScratch t_u, t_v, t_m, t_vb, t_mb;
+// Scratch memory, one set per thread (kernels/cpu/scratch.h).
+thread_local ScratchBuffer t_u("conv2d (Winograd)"), t_v("conv2d (Winograd)"), t_m("conv2d (Winograd)"),
+    t_vb("conv2d (Winograd)"), t_mb("conv2d (Winograd)");
 
 // Tiles per block of the cache-blocked path (whole tile rows; maps of wider tile rows take the unblocked one).
 constexpr int64_t k_block_tiles = 128;

@@ -46,6 +46,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/cpu/scratch.h"
 #include "kernels/cpu/simd.h"
 #include "kernels/cpu/thread_pool.h"
 #include "tensor/error.h"
@@ -440,33 +441,9 @@ SgemmKernel kernel_now() {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Per-thread packing buffers: 64-byte aligned (the kernels use aligned loads on packed data), grown on demand and
-// kept for the thread's lifetime so steady-state GEMMs allocate nothing.
-class PackBuffer {
- public:
-    PackBuffer() = default;
-    PackBuffer(const PackBuffer&) = delete;
-    PackBuffer& operator=(const PackBuffer&) = delete;
-    ~PackBuffer() { std::free(m_data); }
-    float* get(int64_t floats) {
-        if (floats > m_capacity) {
-            std::free(m_data);
-            m_data = nullptr;
-            m_capacity = 0;
-            size_t bytes = (size_t(floats) * sizeof(float) + 63) / 64 * 64;  // aligned_alloc: a multiple of 64
-            m_data = static_cast<float*>(std::aligned_alloc(64, bytes));
-            FS_CHECK(m_data != nullptr, "sgemm: cannot allocate a ", bytes, "-byte packing buffer");
-            m_capacity = floats;
-        }
-        return m_data;
-    }
-
- private:
-    float* m_data = nullptr;
-    int64_t m_capacity = 0;
-};
-
-thread_local PackBuffer t_pack_a, t_pack_b;
+// Per-thread packing buffers (kernels/cpu/scratch.h): grown on demand and kept, so steady-state GEMMs allocate
+// nothing.
+thread_local ScratchBuffer t_pack_a("sgemm"), t_pack_b("sgemm");
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
