@@ -22,8 +22,8 @@
 // additions to each output (the larger F(4×4, 3×3), with coefficients up to 8, would add far more); the tests
 // hold it to the same 1e-5 of the largest magnitude as the other fast paths (tests/test_ops.cpp, ConvWinograd.*).
 //
-// Measured on the 2-vCPU Zen 3 (docs/PERFORMANCE.md): the decoder's 3×3 convs at 64, 32 and 16 px ran their
-// forward 22-46 % faster than the direct path, their backward 5-20 % (the weight gradient stays direct / GEMM).
+// Measured on the 2-vCPU Zen 3 (docs/PERFORMANCE.md): the decoder's 3×3 convs at 8-64 px ran their forward
+// 26-46 % faster than the direct and GEMM paths, their backward 13-43 %.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
