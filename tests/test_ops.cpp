@@ -613,8 +613,8 @@ TEST(AttentionFast, LargeScoresStayFiniteAndMatchTheReference) {
 }
 
 TEST(AttentionFast, BackwardIsBitwiseTheSameForAnyThreadCountAndRun) {
-    // The backward splits each item's query rows and adds the parts' dk/dv in whatever order they finish; the
-    // result must not depend on that order or on the thread count (exact resume and reproducible runs rely on it).
+    // The backward splits each item's keys and adds the parts' dq in whatever order they finish; the result must
+    // not depend on that order or on the thread count (exact resume and reproducible runs rely on it).
     // Batch 1 and 3 (one item split in parts; an odd batch), and a batch of 16 (whole items).
     for (int64_t B : {1, 3, 16}) {
         const int64_t N = 1024, M = 1024, D = 8, E = 64;

@@ -2,10 +2,11 @@
 // k_bq rows against key blocks of k_bk: S = Q Kᵀ, an online softmax (running max m and sum l per row, earlier
 // partial outputs rescaled by exp(m_old − m_new)), O += P V. No N×M matrix is ever stored: the working set is one
 // k_bq×k_bk score tile (128 KiB) plus the row statistics. The backward takes the row log-sum-exp from the forward
-// when the caller kept it (or recomputes it), then per tile P = exp(S − lse), dV += Pᵀ dO, dP = dO Vᵀ,
-// dS = P ⊙ (dP − Δ), dQ += dS K, dK += dSᵀ Q, with Δ_i = dO_i·O_i. With AVX-512 the tile products run on a
-// register-blocked micro-kernel (rb_gemm) that reads its operands in place, transposed or not; without it, on
-// SGEMM and scalar loops. Work is split over (batch item, query block) units.
+// when the caller kept it (or recomputes it), then, key blocks outside and query blocks inside, per tile
+// P = exp(S − lse), dV += Pᵀ dO, dP = dO Vᵀ, dS = P ⊙ (dP − Δ), dQ += dS K, dK += dSᵀ Q, with Δ_i = dO_i·O_i. With
+// AVX-512 or AVX2 the tile products run on a register-blocked micro-kernel (rb_gemm) that reads its operands in
+// place, transposed or not; without them, on SGEMM and scalar loops. The forward's work is split over (batch
+// item, query block) units, the backward's over (batch item, half of the keys).
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -26,6 +27,11 @@ namespace {
 constexpr int64_t k_bq = 128;  // query rows per tile
 constexpr int64_t k_bk = 256;  // keys per tile: a 128×256 f32 score tile is 128 KiB, inside Zen 4's 1 MiB L2
 constexpr int64_t k_short_k = 16;  // rb_gemm_avx2: products with K up to this run a row block across all columns
+// The row stride of the score tiles (S, P, dP), and the rule for the copies of V and dO the AVX2 products read: a
+// stride of a multiple of 1 KiB puts a column of a tile (or of a 64-wide V) in a quarter or less of L1's 64 sets,
+// where the products walk down such columns (dV += Pᵀ dO broadcasts P by columns; the B operands are K rows of one
+// 64-byte line). See padded_row().
+constexpr int64_t k_ld = k_bk + 16;
 
 // y[i] = exp(x[i] − shift), returns Σ y. Both callers shift by at least the largest x (the running row max in the
 // forward, the row log-sum-exp in the backward), so the argument is ≤ 0 (up to rounding) and needs no upper clamp.
@@ -150,12 +156,23 @@ void transpose_into(const float* x, int64_t rows, int64_t cols, float* xt, int64
 // The leading dimension of a transposed copy with `n` columns: n rounded up to 16, plus 16.
 int64_t padded_ld(int64_t n) { return (n + 15) / 16 * 16 + 16; }
 
-// S (bq × bk) = sc · Q (bq × D) · kt, kt with leading dimension ldk; also returns each row's maximum in mx. (The
-// AVX-512 path is rb_gemm on a scaled copy of Q, which also takes the row maxima as it stores the tile.)
+// The row stride for a copy of a row-major matrix with n columns that the AVX2 products stream down by columns:
+// n itself unless its rows are a multiple of 256 bytes apart (then consecutive rows of a 64-byte column share
+// a quarter of L1's sets or less: V's and dO's 64 floats did), else n + 16.
+int64_t padded_row(int64_t n) { return n % 64 == 0 ? n + 16 : n; }
+
+// dst (rows × ld) = src (rows × n, contiguous).
+void copy_rows(const float* src, int64_t rows, int64_t n, float* dst, int64_t ld) {
+    for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * ld, src + r * n, size_t(n) * sizeof(float));
+}
+
+// S (bq × bk, row stride k_ld) = sc · Q (bq × D) · kt, kt with leading dimension ldk; also returns each row's
+// maximum in mx. (The AVX-512 path is rb_gemm on a scaled copy of Q, which also takes the row maxima as it stores
+// the tile.)
 void scores_scalar(const float* q, int64_t bq, int64_t D, const float* kt, int64_t ldk, int64_t bk, float sc,
                    float* S, float* mx) {
     for (int64_t r = 0; r < bq; ++r) {
-        float* sr = S + r * bk;
+        float* sr = S + r * k_ld;
         std::fill(sr, sr + bk, 0.f);
         for (int64_t c = 0; c < D; ++c) {
             const float a = q[r * D + c] * sc;
@@ -182,7 +199,7 @@ __attribute__((target("avx512f"))) inline void add_sums8(const __m512* a, float*
     _mm_storeu_ps(out + 4, _mm_add_ps(_mm_loadu_ps(out + 4), _mm512_extractf32x4_ps(v, 2)));
 }
 
-// dq (bq × D) += dS (bq × bk) · ktᵀ: D dot products of length bk per row, kt with leading dimension ldk. Two rows
+// dq (bq × D) += dS (bq × bk, row stride k_ld) · ktᵀ: D dot products of length bk per row, kt with leading dimension ldk. Two rows
 // × NC <= 8 channels at a time: 2·NC independent accumulator chains, each kt vector loaded once for both rows. NC
 // is a template parameter so the chains stay in registers (with a run-time channel count and an early break in
 // the unrolled loop GCC kept them on the stack: every FMA a load and a store, 2.5× slower).
@@ -191,8 +208,8 @@ __attribute__((target("avx512f"))) void dq_rows_avx512(const float* dS, int64_t 
                                                        int64_t ldk, int64_t D, int64_t c0, float* dq) {
     for (int64_t r = 0; r < bq; r += 2) {
         const bool two = bq - r >= 2;
-        const float* g0 = dS + r * bk;
-        const float* g1 = two ? g0 + bk : g0;  // a lone last row is computed twice and stored once
+        const float* g0 = dS + r * k_ld;
+        const float* g1 = two ? g0 + k_ld : g0;  // a lone last row is computed twice and stored once
         __m512 a0[NC], a1[NC];
 #pragma GCC unroll 8
         for (int c = 0; c < NC; ++c) a0[c] = _mm512_setzero_ps(), a1[c] = _mm512_setzero_ps();
@@ -234,8 +251,8 @@ __attribute__((target("avx2,fma"))) void dq_rows_avx2(const float* dS, int64_t b
     const int64_t bv = bk / 8 * 8;
     for (int64_t r = 0; r < bq; r += 2) {
         const bool two = bq - r >= 2;
-        const float* g0 = dS + r * bk;
-        const float* g1 = two ? g0 + bk : g0;  // a lone last row is computed twice and stored once
+        const float* g0 = dS + r * k_ld;
+        const float* g1 = two ? g0 + k_ld : g0;  // a lone last row is computed twice and stored once
         __m256 a0[NC], a1[NC];
 #pragma GCC unroll 4
         for (int c = 0; c < NC; ++c) a0[c] = _mm256_setzero_ps(), a1[c] = _mm256_setzero_ps();
@@ -268,16 +285,17 @@ void dq_scalar(const float* dS, int64_t bq, int64_t bk, const float* kt, int64_t
     for (int64_t r = 0; r < bq; ++r)
         for (int64_t c = 0; c < D; ++c) {
             float s = 0;
-            for (int64_t j = 0; j < bk; ++j) s += dS[r * bk + j] * kt[c * ldk + j];
+            for (int64_t j = 0; j < bk; ++j) s += dS[r * k_ld + j] * kt[c * ldk + j];
             dq[r * D + c] += s;
         }
 }
 
-// dkt (D × bk, leading dimension ldk) += Qᵀ (D × bq) · dS (bq × bk). (The AVX-512 path uses rb_gemm.)
+// dkt (D × bk, leading dimension ldk) += Qᵀ (D × bq) · dS (bq × bk, row stride k_ld). (The AVX-512 path uses
+// rb_gemm.)
 void dkt_scalar(const float* q, int64_t bq, int64_t D, const float* dS, int64_t bk, float* dkt, int64_t ldk) {
     for (int64_t r = 0; r < bq; ++r)
         for (int64_t c = 0; c < D; ++c)
-            for (int64_t j = 0; j < bk; ++j) dkt[c * ldk + j] += q[r * D + c] * dS[r * bk + j];
+            for (int64_t j = 0; j < bk; ++j) dkt[c * ldk + j] += q[r * D + c] * dS[r * k_ld + j];
 }
 
 // --- register-blocked products ------------------------------------------------------------------------------
@@ -514,14 +532,14 @@ void rb_gemm_avx2(int64_t rows, int64_t n, int64_t K, const float* a, int64_t as
         }
 }
 
-// dS = P ⊙ (dP − Δ_r) · sc over one bq × bk tile, in place in dP.
+// dS = P ⊙ (dP − Δ_r) · sc over one bq × bk tile (row stride k_ld), in place in dP.
 __attribute__((target("avx512f"))) void dscores_avx512(const float* P, float* dP, const float* delta, int64_t bq,
                                                        int64_t bk, float sc) {
     const __m512 vsc = _mm512_set1_ps(sc);
     for (int64_t r = 0; r < bq; ++r) {
         const __m512 dl = _mm512_set1_ps(delta[r]);
-        const float* pr = P + r * bk;
-        float* dpr = dP + r * bk;
+        const float* pr = P + r * k_ld;
+        float* dpr = dP + r * k_ld;
         for (int64_t j = 0; j < bk; j += 16) {
             const __mmask16 m = bk - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (bk - j)) - 1);
             const __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, dpr + j), dl);
@@ -535,8 +553,8 @@ __attribute__((target("avx2,fma"))) void dscores_avx2(const float* P, float* dP,
     const __m256 vsc = _mm256_set1_ps(sc);
     for (int64_t r = 0; r < bq; ++r) {
         const __m256 dl = _mm256_set1_ps(delta[r]);
-        const float* pr = P + r * bk;
-        float* dpr = dP + r * bk;
+        const float* pr = P + r * k_ld;
+        float* dpr = dP + r * k_ld;
         int64_t j = 0;
         for (; j + 8 <= bk; j += 8) {
             const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(dpr + j), dl);
@@ -559,7 +577,7 @@ void dq_simd(const float* dS, int64_t bq, int64_t bk, const float* kt, int64_t l
 // True when the tile products run on the register-blocked kernels (AVX-512 or AVX2 + FMA).
 bool use_simd() { return simd_level() >= SimdLevel::avx2; }
 
-// S = sc · Q Kᵀ for one tile, and each row's maximum in mx (when mx is non-null; the backward, which has the
+// S (row stride k_ld) = sc · Q Kᵀ for one tile, and each row's maximum in mx (when mx is non-null; the backward, which has the
 // row log-sum-exp, skips it): for small D, rb_gemm on qs (= sc · Q, prepared by the caller) and kt (the keys
 // transposed with leading dimension ldk, offset to this tile), or the scalar kernel; SGEMM above. With lse (the
 // backward), the tile stores P = exp(S − lse_r) instead: on AVX2 straight from the product's registers.
@@ -568,20 +586,20 @@ void tile_scores(const float* q, const float* qs, int64_t bq, const float* k, co
     if (D <= k_small_d) {
         if (use_simd() && simd_level() < SimdLevel::avx512) {
             if (mx) std::fill(mx, mx + bq, -INFINITY);
-            return rb_gemm_avx2(bq, bk, D, qs, D, 1, kt, ldk, S, bk, nullptr, false, mx, lse);
+            return rb_gemm_avx2(bq, bk, D, qs, D, 1, kt, ldk, S, k_ld, nullptr, false, mx, lse);
         }
         if (use_simd()) {
-            rb_gemm(bq, bk, D, qs, D, 1, kt, ldk, S, bk, nullptr, false, mx);
+            rb_gemm(bq, bk, D, qs, D, 1, kt, ldk, S, k_ld, nullptr, false, mx);
         } else {
             scores_scalar(q, bq, D, kt, ldk, bk, sc, S, mx);
         }
     } else {
-        sgemm(false, true, bq, bk, D, sc, q, D, k, D, 0.f, S, bk);
+        sgemm(false, true, bq, bk, D, sc, q, D, k, D, 0.f, S, k_ld);
         if (mx)
-            for (int64_t r = 0; r < bq; ++r) mx[r] = *std::max_element(S + r * bk, S + (r + 1) * bk);
+            for (int64_t r = 0; r < bq; ++r) mx[r] = *std::max_element(S + r * k_ld, S + r * k_ld + bk);
     }
     if (lse)
-        for (int64_t r = 0; r < bq; ++r) exp_shift_sum(S + r * bk, lse[r], S + r * bk, bk);
+        for (int64_t r = 0; r < bq; ++r) exp_shift_sum(S + r * k_ld, lse[r], S + r * k_ld, bk);
 }
 
 struct Dims {
@@ -607,7 +625,12 @@ void forward_one(const AttentionParams& prm, const Dims& d, const float* q, cons
     const bool fast = use_simd();
     const int64_t ldk = padded_ld(d.M);
     const std::vector<float> kt = transposed_keys(k, d, ldk);
-    std::vector<float> S(static_cast<size_t>(k_bq * k_bk)), m(static_cast<size_t>(k_bq)), l(static_cast<size_t>(k_bq));
+    // V as the SIMD products read it (rows padded_row(E) apart)
+    const int64_t ldv = fast ? padded_row(d.E) : d.E;
+    std::vector<float> vp;
+    if (want_o && ldv != d.E) vp.resize(static_cast<size_t>(d.M * ldv)), copy_rows(v, d.M, d.E, vp.data(), ldv);
+    const float* vs = vp.empty() ? v : vp.data();
+    std::vector<float> S(static_cast<size_t>(k_bq * k_ld)), m(static_cast<size_t>(k_bq)), l(static_cast<size_t>(k_bq));
     std::vector<float> mx(static_cast<size_t>(k_bq)), keep(static_cast<size_t>(k_bq)), qs(static_cast<size_t>(k_bq * d.D));
     for (int64_t i0 = r_begin; i0 < r_end; i0 += k_bq) {
         const int64_t bq = std::min(k_bq, r_end - i0);
@@ -622,7 +645,7 @@ void forward_one(const AttentionParams& prm, const Dims& d, const float* q, cons
             tile_scores(q + i0 * d.D, qs.data(), bq, k + j0 * d.D, kt.empty() ? nullptr : kt.data() + j0, ldk, bk,
                         d.D, sc, S.data(), mx.data());
             for (int64_t r = 0; r < bq; ++r) {
-                float* s = S.data() + r * bk;
+                float* s = S.data() + r * k_ld;
                 const float m_new = std::max(m[size_t(r)], mx[size_t(r)]);
                 keep[size_t(r)] = std::exp(m[size_t(r)] - m_new);  // 0 on the first tile (m = −inf)
                 l[size_t(r)] = l[size_t(r)] * keep[size_t(r)] + exp_shift_sum(s, m_new, s, bk);
@@ -630,12 +653,12 @@ void forward_one(const AttentionParams& prm, const Dims& d, const float* q, cons
             }
             if (!want_o) continue;
             if (fast) {
-                rb_gemm(bq, d.E, bk, S.data(), bk, 1, v + j0 * d.E, d.E, ob, d.E, keep.data(), j0 > 0);
+                rb_gemm(bq, d.E, bk, S.data(), k_ld, 1, vs + j0 * ldv, ldv, ob, d.E, keep.data(), j0 > 0);
             } else {
                 for (int64_t r = 0; r < bq; ++r)
                     if (keep[size_t(r)] != 1.f)
                         for (int64_t e = 0; e < d.E; ++e) ob[r * d.E + e] *= keep[size_t(r)];
-                sgemm(false, false, bq, d.E, bk, 1.f, S.data(), bk, v + j0 * d.E, d.E, 1.f, ob, d.E);
+                sgemm(false, false, bq, d.E, bk, 1.f, S.data(), k_ld, v + j0 * d.E, d.E, 1.f, ob, d.E);
             }
         }
         for (int64_t r = 0; r < bq; ++r) {
@@ -648,61 +671,66 @@ void forward_one(const AttentionParams& prm, const Dims& d, const float* q, cons
     }
 }
 
-// Backward for the query rows [r_begin, r_end) of one batch item: dq rows assigned, dk and dv ACCUMULATED (the
-// caller zeroes them; every row range adds its share). With AVX-512 the four products of a tile run on rb_gemm
+// Backward for the keys [c_begin, c_end) of one batch item, given every query row's log-sum-exp: dk and dv rows
+// [c_begin, c_end) assigned, dq ACCUMULATED (the caller zeroes it; every key range adds its share). The key blocks
+// are the outer loop (FlashAttention-2's order): a block's dV (k_bk × E), its Vᵀ columns and its dKᵀ stay in L2
+// while every query block passes, so the long products accumulate into cached memory; with the query blocks
+// outside, dv's and Vᵀ's block came from L3 for every tile (the item's dv and Vᵀ are 1 MiB each at N = 4096,
+// E = 64), and the dV and dP products ran at ~60 % of the FMA peak against ~100 % with hot operands. What
+// streams instead is dO, one query block (32 KiB) at a time. With SIMD the four products of a tile run on rb_gemm
 // and the small-D kernels: dV += Pᵀ dO reads P transposed in place, dP = dO Vᵀ reads V transposed once per call,
-// and dKᵀ += Qᵀ dS accumulates in a transposed buffer that is added into dk at the end.
+// and dKᵀ += Qᵀ dS accumulates in a transposed buffer that is added into dk after the block.
 void backward_one(const AttentionParams& prm, const Dims& d, const float* q, const float* k, const float* v,
-                  const float* o, const float* dout, float* dq, float* dk, float* dv, int64_t r_begin,
-                  int64_t r_end, const float* lse_saved) {
+                  const float* dout, const float* lse, const float* delta, float* dq, float* dk, float* dv,
+                  int64_t c_begin, int64_t c_end) {
     const float sc = float(prm.scale);
     const bool fast = use_simd();
     const bool small = d.D <= k_small_d;
-    std::vector<float> lse(static_cast<size_t>(d.N)), delta(static_cast<size_t>(d.N));
-    if (lse_saved) std::copy(lse_saved + r_begin, lse_saved + r_end, lse.begin() + r_begin);
-    else forward_one(prm, d, q, k, v, nullptr, lse.data(), false, r_begin, r_end);
-    for (int64_t i = r_begin; i < r_end; ++i) {
-        double s = 0;
-        for (int64_t e = 0; e < d.E; ++e) s += double(dout[i * d.E + e]) * o[i * d.E + e];
-        delta[size_t(i)] = float(s);
-    }
     // Scratch always exists so the products can be formed even when a gradient is not wanted.
     std::vector<float> dq_s, dk_s, dv_s;
     if (!dq) dq_s.resize(static_cast<size_t>(d.N * d.D)), dq = dq_s.data();
     if (!dk) dk_s.resize(static_cast<size_t>(d.M * d.D)), dk = dk_s.data();
     if (!dv) dv_s.resize(static_cast<size_t>(d.M * d.E)), dv = dv_s.data();
-    std::fill(dq + r_begin * d.D, dq + r_end * d.D, 0.f);
-    const int64_t ldk = padded_ld(d.M);
-    const std::vector<float> kt = transposed_keys(k, d, ldk);
-    std::vector<float> dkt(small ? static_cast<size_t>(d.D * ldk) : 0), vt;
+    std::fill(dk + c_begin * d.D, dk + c_end * d.D, 0.f);
+    std::fill(dv + c_begin * d.E, dv + c_end * d.E, 0.f);
+    // This range's columns of the keys and (for the SIMD dP) the values transposed, at their places in D × ldk and
+    // E × ldk.
+    const int64_t ldk = padded_ld(d.M), cols = c_end - c_begin;
+    std::vector<float> kt(small ? static_cast<size_t>(d.D * ldk) : 0), dkt(kt.size()), vt;
+    if (small) transpose_into(k + c_begin * d.D, cols, d.D, kt.data() + c_begin, ldk);
     if (fast) {
         vt.resize(static_cast<size_t>(d.E * ldk));
-        transpose_into(v, d.M, d.E, vt.data(), ldk);
+        transpose_into(v + c_begin * d.E, cols, d.E, vt.data() + c_begin, ldk);
     }
-    std::vector<float> P(static_cast<size_t>(k_bq * k_bk)), dP(static_cast<size_t>(k_bq * k_bk));
-    std::vector<float> qs(static_cast<size_t>(k_bq * d.D));
-    for (int64_t i0 = r_begin; i0 < r_end; i0 += k_bq) {
-        const int64_t bq = std::min(k_bq, r_end - i0);
-        const float* qb = q + i0 * d.D;
-        const float* dob = dout + i0 * d.E;
-        if (fast && small)  // the scaled queries only the rb_gemm scores read
-            for (int64_t i = 0; i < bq * d.D; ++i) qs[size_t(i)] = qb[i] * sc;
-        for (int64_t j0 = 0; j0 < d.M; j0 += k_bk) {
-            const int64_t bk = std::min(k_bk, d.M - j0);
-            tile_scores(qb, qs.data(), bq, k + j0 * d.D, small ? kt.data() + j0 : nullptr, ldk, bk, d.D, sc,
-                        P.data(), nullptr, lse.data() + i0);
+    // The scaled queries the rb_gemm scores read, and dO as the SIMD products read it (rows padded_row(E) apart).
+    std::vector<float> qs(fast && small ? static_cast<size_t>(d.N * d.D) : 0);
+    for (size_t i = 0; i < qs.size(); ++i) qs[i] = q[i] * sc;
+    const int64_t lddo = fast ? padded_row(d.E) : d.E;
+    std::vector<float> dop(lddo != d.E ? static_cast<size_t>(d.N * lddo) : 0);
+    if (!dop.empty()) copy_rows(dout, d.N, d.E, dop.data(), lddo);
+    const float* dos = dop.empty() ? dout : dop.data();
+    std::vector<float> P(static_cast<size_t>(k_bq * k_ld)), dP(static_cast<size_t>(k_bq * k_ld));
+    for (int64_t j0 = c_begin; j0 < c_end; j0 += k_bk) {
+        const int64_t bk = std::min(k_bk, c_end - j0);
+        for (int64_t i0 = 0; i0 < d.N; i0 += k_bq) {
+            const int64_t bq = std::min(k_bq, d.N - i0);
+            const float* qb = q + i0 * d.D;
+            const float* dob = dout + i0 * d.E;
+            tile_scores(qb, qs.empty() ? nullptr : qs.data() + i0 * d.D, bq, k + j0 * d.D,
+                        small ? kt.data() + j0 : nullptr, ldk, bk, d.D, sc, P.data(), nullptr, lse + i0);
             if (fast) {
                 // dV_j += Pᵀ dO_i;  dP = dO_i V_jᵀ;  dS = P ⊙ (dP − Δ)·scale (in place in dP)
-                rb_gemm(bk, d.E, bq, P.data(), 1, bk, dob, d.E, dv + j0 * d.E, d.E, nullptr, true);
-                rb_gemm(bq, bk, d.E, dob, d.E, 1, vt.data() + j0, ldk, dP.data(), bk, nullptr, false);
-                dscores(P.data(), dP.data(), delta.data() + i0, bq, bk, sc);
+                const float* dobs = dos + i0 * lddo;
+                rb_gemm(bk, d.E, bq, P.data(), 1, k_ld, dobs, lddo, dv + j0 * d.E, d.E, nullptr, true);
+                rb_gemm(bq, bk, d.E, dobs, lddo, 1, vt.data() + j0, ldk, dP.data(), k_ld, nullptr, false);
+                dscores(P.data(), dP.data(), delta + i0, bq, bk, sc);
             } else {
-                sgemm(true, false, bk, d.E, bq, 1.f, P.data(), bk, dob, d.E, 1.f, dv + j0 * d.E, d.E);
-                sgemm(false, true, bq, bk, d.E, 1.f, dob, d.E, v + j0 * d.E, d.E, 0.f, dP.data(), bk);
+                sgemm(true, false, bk, d.E, bq, 1.f, P.data(), k_ld, dob, d.E, 1.f, dv + j0 * d.E, d.E);
+                sgemm(false, true, bq, bk, d.E, 1.f, dob, d.E, v + j0 * d.E, d.E, 0.f, dP.data(), k_ld);
                 for (int64_t r = 0; r < bq; ++r) {
-                    const float dl = delta[size_t(i0 + r)];
-                    float* dpr = dP.data() + r * bk;
-                    const float* pr = P.data() + r * bk;
+                    const float dl = delta[i0 + r];
+                    float* dpr = dP.data() + r * k_ld;
+                    const float* pr = P.data() + r * k_ld;
                     for (int64_t c = 0; c < bk; ++c) dpr[c] = pr[c] * (dpr[c] - dl) * sc;
                 }
             }
@@ -710,28 +738,27 @@ void backward_one(const AttentionParams& prm, const Dims& d, const float* q, con
             if (small) {
                 if (fast) {
                     dq_simd(dP.data(), bq, bk, kt.data() + j0, ldk, d.D, dq + i0 * d.D);
-                    rb_gemm(d.D, bk, bq, qb, 1, d.D, dP.data(), bk, dkt.data() + j0, ldk, nullptr, true);
+                    rb_gemm(d.D, bk, bq, qb, 1, d.D, dP.data(), k_ld, dkt.data() + j0, ldk, nullptr, true);
                 } else {
                     dq_scalar(dP.data(), bq, bk, kt.data() + j0, ldk, d.D, dq + i0 * d.D);
                     dkt_scalar(qb, bq, d.D, dP.data(), bk, dkt.data() + j0, ldk);
                 }
             } else {
-                sgemm(false, false, bq, d.D, bk, 1.f, dP.data(), bk, k + j0 * d.D, d.D, 1.f, dq + i0 * d.D, d.D);
-                sgemm(true, false, bk, d.D, bq, 1.f, dP.data(), bk, qb, d.D, 1.f, dk + j0 * d.D, d.D);
+                sgemm(false, false, bq, d.D, bk, 1.f, dP.data(), k_ld, k + j0 * d.D, d.D, 1.f, dq + i0 * d.D, d.D);
+                sgemm(true, false, bk, d.D, bq, 1.f, dP.data(), k_ld, qb, d.D, 1.f, dk + j0 * d.D, d.D);
             }
         }
+        if (small)
+            for (int64_t j = j0; j < j0 + bk; ++j)
+                for (int64_t c = 0; c < d.D; ++c) dk[j * d.D + c] = dkt[size_t(c * ldk + j)];
     }
-    if (small)
-        for (int64_t j = 0; j < d.M; ++j)
-            for (int64_t c = 0; c < d.D; ++c) dk[j * d.D + c] += dkt[size_t(c * ldk + j)];
 }
 
 }  // namespace
 
-// Work is split over (batch item, block of k_bq query rows) units, so a single image (the converter's batch of
-// one) uses every thread too. The forward's units are independent. In the backward, dq rows belong to one unit;
-// dk and dv sum over all of an item's query blocks, so each chunk of units accumulates them in its own buffers
-// and adds those into the outputs under a lock.
+// The forward's work is split over (batch item, block of k_bq query rows) units, so a single image (the
+// converter's batch of one) uses every thread too; they are independent. The backward's units are halves of an
+// item's keys (see attention_backward_fast).
 void attention_forward_fast(const AttentionParams& p, const float* q, const float* k, const float* v, float* o,
                             int64_t B, int64_t N, int64_t M, int64_t D, int64_t E, float* lse) {
     Dims d{N, M, D, E};
@@ -750,36 +777,51 @@ void attention_backward_fast(const AttentionParams& p, const float* q, const flo
                              const float* dout, float* dq, float* dk, float* dv, int64_t B, int64_t N, int64_t M,
                              int64_t D, int64_t E, const float* lse) {
     Dims d{N, M, D, E};
-    const int64_t nblk = (N + k_bq - 1) / k_bq;
-    if (dk) std::fill(dk, dk + B * M * D, 0.f);
-    if (dv) std::fill(dv, dv + B * M * E, 0.f);
-    // Units: each item's query rows in two fixed halves (whole items from a batch of 16, which alone gives the
-    // pool's chunks enough units). A half adds its dk/dv share to the item's under the mutex, in whichever order the
-    // halves finish: with two addends on a zeroed sum, (0 + a) + b == (0 + b) + a exactly, so the result depends
-    // neither on the timing nor on the thread count. More pieces per item would make the sum order-dependent.
-    const int64_t pieces = nblk >= 2 && B < 16 ? 2 : 1;
-    const bool whole = pieces == 1;  // a unit owns every row of its item: it writes dk/dv directly
+    std::vector<float> lse_own;
+    if (!lse) {  // the forward's row statistics, recomputed (its first pass over the scores, without O)
+        lse_own.resize(static_cast<size_t>(B * N));
+        const int64_t nblk = (N + k_bq - 1) / k_bq;
+        parallel_for(B * nblk, [&](int64_t u0, int64_t u1) {
+            for (int64_t u = u0; u < u1; ++u) {
+                const int64_t b = u / nblk, r0 = u % nblk * k_bq;
+                forward_one(p, d, q + b * N * D, k + b * M * D, v + b * M * E, nullptr, lse_own.data() + b * N,
+                            false, r0, std::min(N, r0 + k_bq));
+            }
+        });
+        lse = lse_own.data();
+    }
+    if (dq) std::fill(dq, dq + B * N * D, 0.f);
+    // Δ_i = dO_i · O_i for every query row (each key range needs all of them)
+    std::vector<float> delta(static_cast<size_t>(B * N));
+    parallel_for(B * N, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+            double s = 0;
+            for (int64_t e = 0; e < E; ++e) s += double(dout[i * E + e]) * o[i * E + e];
+            delta[size_t(i)] = float(s);
+        }
+    });
+    // Units: each item's keys in two fixed halves (whole items from a batch of 16, which alone gives the pool's
+    // chunks enough units). A unit owns its dk and dv rows; a half adds its dq share to the item's under the
+    // mutex, in whichever order the halves finish: with two addends on a zeroed sum, (0 + a) + b == (0 + b) + a
+    // exactly, so the result depends neither on the timing nor on the thread count. More pieces per item would
+    // make the sum order-dependent.
+    const int64_t kblk = (M + k_bk - 1) / k_bk;
+    const int64_t pieces = kblk >= 2 && B < 16 ? 2 : 1;
+    const bool whole = pieces == 1;  // a unit owns every key of its item: it writes dq directly
     std::mutex mu;
     parallel_for(B * pieces, [&](int64_t u0, int64_t u1) {
-        std::vector<float> dk_l, dv_l;
+        std::vector<float> dq_l;
         for (int64_t u = u0; u < u1; ++u) {
             const int64_t b = u / pieces, piece = u % pieces;
-            const int64_t blk0 = nblk * piece / pieces, blk1 = nblk * (piece + 1) / pieces;
-            if (!whole) {
-                dk_l.assign(static_cast<size_t>(dk ? M * D : 0), 0.f);
-                dv_l.assign(static_cast<size_t>(dv ? M * E : 0), 0.f);
-            }
-            float* dkb = dk ? (whole ? dk + b * M * D : dk_l.data()) : nullptr;
-            float* dvb = dv ? (whole ? dv + b * M * E : dv_l.data()) : nullptr;
-            backward_one(p, d, q + b * N * D, k + b * M * D, v + b * M * E, o + b * N * E, dout + b * N * E,
-                         dq ? dq + b * N * D : nullptr, dkb, dvb, blk0 * k_bq, std::min(N, blk1 * k_bq),
-                         lse ? lse + b * N : nullptr);
-            if (!whole) {
+            const int64_t blk0 = kblk * piece / pieces, blk1 = kblk * (piece + 1) / pieces;
+            if (!whole && dq) dq_l.assign(static_cast<size_t>(N * D), 0.f);
+            float* dqb = dq ? (whole ? dq + b * N * D : dq_l.data()) : nullptr;
+            backward_one(p, d, q + b * N * D, k + b * M * D, v + b * M * E, dout + b * N * E, lse + b * N,
+                         delta.data() + b * N, dqb, dk ? dk + b * M * D : nullptr, dv ? dv + b * M * E : nullptr,
+                         blk0 * k_bk, std::min(M, blk1 * k_bk));
+            if (!whole && dq) {
                 std::lock_guard<std::mutex> lk(mu);
-                if (dk)
-                    for (int64_t i = 0; i < M * D; ++i) dk[b * M * D + i] += dk_l[size_t(i)];
-                if (dv)
-                    for (int64_t i = 0; i < M * E; ++i) dv[b * M * E + i] += dv_l[size_t(i)];
+                for (int64_t i = 0; i < N * D; ++i) dq[b * N * D + i] += dq_l[size_t(i)];
             }
         }
     });
