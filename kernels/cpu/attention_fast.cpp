@@ -27,10 +27,11 @@ namespace {
 constexpr int64_t k_bq = 128;  // query rows per tile
 constexpr int64_t k_bk = 256;  // keys per tile: a 128×256 f32 score tile is 128 KiB, inside Zen 4's 1 MiB L2
 constexpr int64_t k_short_k = 16;  // rb_gemm_avx2: products with K up to this run a row block across all columns
-// The row stride of the score tiles (S, P, dP), and the rule for the copies of V and dO the AVX2 products read: a
+// The row stride of the score tiles (S, P, dP), and the rule for the copies of V and dO the SIMD products read: a
 // stride of a multiple of 1 KiB puts a column of a tile (or of a 64-wide V) in a quarter or less of L1's 64 sets,
-// where the products walk down such columns (dV += Pᵀ dO broadcasts P by columns; the B operands are K rows of one
-// 64-byte line). See padded_row().
+// and the products walk down such columns (dV += Pᵀ dO broadcasts P by columns; the B operands are K rows of one
+// 64-byte line). See padded_row(). On Zen 3 the padding alone measured within the run-to-run noise (the dV and dP
+// phases 1-4 % faster by their minima); the backward's key-outer order is what gained.
 constexpr int64_t k_ld = k_bk + 16;
 
 // y[i] = exp(x[i] − shift), returns Σ y. Both callers shift by at least the largest x (the running row max in the
@@ -199,10 +200,10 @@ __attribute__((target("avx512f"))) inline void add_sums8(const __m512* a, float*
     _mm_storeu_ps(out + 4, _mm_add_ps(_mm_loadu_ps(out + 4), _mm512_extractf32x4_ps(v, 2)));
 }
 
-// dq (bq × D) += dS (bq × bk, row stride k_ld) · ktᵀ: D dot products of length bk per row, kt with leading dimension ldk. Two rows
-// × NC <= 8 channels at a time: 2·NC independent accumulator chains, each kt vector loaded once for both rows. NC
-// is a template parameter so the chains stay in registers (with a run-time channel count and an early break in
-// the unrolled loop GCC kept them on the stack: every FMA a load and a store, 2.5× slower).
+// dq (bq × D) += dS (bq × bk, row stride k_ld) · ktᵀ: D dot products of length bk per row, kt with leading
+// dimension ldk. Two rows × NC <= 8 channels at a time: 2·NC independent accumulator chains, each kt vector loaded
+// once for both rows. NC is a template parameter so the chains stay in registers (with a run-time channel count
+// and an early break in the unrolled loop GCC kept them on the stack: every FMA a load and a store, 2.5× slower).
 template <int NC>
 __attribute__((target("avx512f"))) void dq_rows_avx512(const float* dS, int64_t bq, int64_t bk, const float* kt,
                                                        int64_t ldk, int64_t D, int64_t c0, float* dq) {
@@ -577,10 +578,10 @@ void dq_simd(const float* dS, int64_t bq, int64_t bk, const float* kt, int64_t l
 // True when the tile products run on the register-blocked kernels (AVX-512 or AVX2 + FMA).
 bool use_simd() { return simd_level() >= SimdLevel::avx2; }
 
-// S (row stride k_ld) = sc · Q Kᵀ for one tile, and each row's maximum in mx (when mx is non-null; the backward, which has the
-// row log-sum-exp, skips it): for small D, rb_gemm on qs (= sc · Q, prepared by the caller) and kt (the keys
-// transposed with leading dimension ldk, offset to this tile), or the scalar kernel; SGEMM above. With lse (the
-// backward), the tile stores P = exp(S − lse_r) instead: on AVX2 straight from the product's registers.
+// S (row stride k_ld) = sc · Q Kᵀ for one tile, and each row's maximum in mx (when mx is non-null; the backward,
+// which has the row log-sum-exp, skips it): for small D, rb_gemm on qs (= sc · Q, prepared by the caller) and kt
+// (the keys transposed with leading dimension ldk, offset to this tile), or the scalar kernel; SGEMM above. With lse
+// (the backward), the tile stores P = exp(S − lse_r) instead: on AVX2 straight from the product's registers.
 void tile_scores(const float* q, const float* qs, int64_t bq, const float* k, const float* kt, int64_t ldk,
                  int64_t bk, int64_t D, float sc, float* S, float* mx, const float* lse = nullptr) {
     if (D <= k_small_d) {
@@ -630,8 +631,9 @@ void forward_one(const AttentionParams& prm, const Dims& d, const float* q, cons
     std::vector<float> vp;
     if (want_o && ldv != d.E) vp.resize(static_cast<size_t>(d.M * ldv)), copy_rows(v, d.M, d.E, vp.data(), ldv);
     const float* vs = vp.empty() ? v : vp.data();
-    std::vector<float> S(static_cast<size_t>(k_bq * k_ld)), m(static_cast<size_t>(k_bq)), l(static_cast<size_t>(k_bq));
-    std::vector<float> mx(static_cast<size_t>(k_bq)), keep(static_cast<size_t>(k_bq)), qs(static_cast<size_t>(k_bq * d.D));
+    std::vector<float> S(static_cast<size_t>(k_bq * k_ld)), m(static_cast<size_t>(k_bq));
+    std::vector<float> l(static_cast<size_t>(k_bq)), mx(static_cast<size_t>(k_bq)), keep(static_cast<size_t>(k_bq));
+    std::vector<float> qs(static_cast<size_t>(k_bq * d.D));
     for (int64_t i0 = r_begin; i0 < r_end; i0 += k_bq) {
         const int64_t bq = std::min(k_bq, r_end - i0);
         std::fill(m.begin(), m.end(), -INFINITY);
