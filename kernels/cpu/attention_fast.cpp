@@ -607,12 +607,13 @@ struct Dims {
     int64_t N, M, D, E;
 };
 
-// The keys of one batch item transposed (D × ldk) for the small-D kernels; empty when D is above them.
-std::vector<float> transposed_keys(const float* k, const Dims& d, int64_t ldk) {
+// The keys [c0, c1) of one batch item transposed, at their columns of a D × ldk matrix, for the small-D kernels;
+// empty when D is above them.
+std::vector<float> transposed_keys(const float* k, const Dims& d, int64_t ldk, int64_t c0, int64_t c1) {
     std::vector<float> kt;
     if (d.D <= k_small_d) {
         kt.resize(static_cast<size_t>(d.D * ldk));
-        transpose_into(k, d.M, d.D, kt.data(), ldk);
+        transpose_into(k + c0 * d.D, c1 - c0, d.D, kt.data() + c0, ldk);
     }
     return kt;
 }
@@ -625,7 +626,7 @@ void forward_one(const AttentionParams& prm, const Dims& d, const float* q, cons
     const float sc = float(prm.scale);
     const bool fast = use_simd();
     const int64_t ldk = padded_ld(d.M);
-    const std::vector<float> kt = transposed_keys(k, d, ldk);
+    const std::vector<float> kt = transposed_keys(k, d, ldk, 0, d.M);
     // V as the SIMD products read it (rows padded_row(E) apart)
     const int64_t ldv = fast ? padded_row(d.E) : d.E;
     std::vector<float> vp;
@@ -697,12 +698,12 @@ void backward_one(const AttentionParams& prm, const Dims& d, const float* q, con
     std::fill(dv + c_begin * d.E, dv + c_end * d.E, 0.f);
     // This range's columns of the keys and (for the SIMD dP) the values transposed, at their places in D × ldk and
     // E × ldk.
-    const int64_t ldk = padded_ld(d.M), cols = c_end - c_begin;
-    std::vector<float> kt(small ? static_cast<size_t>(d.D * ldk) : 0), dkt(kt.size()), vt;
-    if (small) transpose_into(k + c_begin * d.D, cols, d.D, kt.data() + c_begin, ldk);
+    const int64_t ldk = padded_ld(d.M);
+    const std::vector<float> kt = transposed_keys(k, d, ldk, c_begin, c_end);
+    std::vector<float> dkt(kt.size()), vt;
     if (fast) {
         vt.resize(static_cast<size_t>(d.E * ldk));
-        transpose_into(v + c_begin * d.E, cols, d.E, vt.data() + c_begin, ldk);
+        transpose_into(v + c_begin * d.E, c_end - c_begin, d.E, vt.data() + c_begin, ldk);
     }
     // The scaled queries the rb_gemm scores read, and dO as the SIMD products read it (rows padded_row(E) apart).
     std::vector<float> qs(fast && small ? static_cast<size_t>(d.N * d.D) : 0);
@@ -756,6 +757,21 @@ void backward_one(const AttentionParams& prm, const Dims& d, const float* q, con
     }
 }
 
+// forward_one over (batch item, block of k_bq query rows) units in parallel, a chunk's units of one item in one
+// call; without O (want_o false, o null) it computes only lse.
+void forward_all(const AttentionParams& p, const Dims& d, int64_t B, const float* q, const float* k, const float* v,
+                 float* o, float* lse, bool want_o) {
+    const int64_t N = d.N, M = d.M, D = d.D, E = d.E, nblk = (N + k_bq - 1) / k_bq;
+    parallel_for(B * nblk, [&](int64_t u0, int64_t u1) {
+        for (int64_t u = u0; u < u1;) {
+            const int64_t b = u / nblk, blk0 = u % nblk, blk1 = std::min(nblk, blk0 + (u1 - u));
+            forward_one(p, d, q + b * N * D, k + b * M * D, v + b * M * E, o ? o + b * N * E : nullptr,
+                        lse ? lse + b * N : nullptr, want_o, blk0 * k_bq, std::min(N, blk1 * k_bq));
+            u += blk1 - blk0;
+        }
+    });
+}
+
 }  // namespace
 
 // The forward's work is split over (batch item, block of k_bq query rows) units, so a single image (the
@@ -763,16 +779,7 @@ void backward_one(const AttentionParams& prm, const Dims& d, const float* q, con
 // item's keys (see attention_backward_fast).
 void attention_forward_fast(const AttentionParams& p, const float* q, const float* k, const float* v, float* o,
                             int64_t B, int64_t N, int64_t M, int64_t D, int64_t E, float* lse) {
-    Dims d{N, M, D, E};
-    const int64_t nblk = (N + k_bq - 1) / k_bq;
-    parallel_for(B * nblk, [&](int64_t u0, int64_t u1) {
-        for (int64_t u = u0; u < u1;) {
-            const int64_t b = u / nblk, blk0 = u % nblk, blk1 = std::min(nblk, blk0 + (u1 - u));
-            forward_one(p, d, q + b * N * D, k + b * M * D, v + b * M * E, o + b * N * E, lse ? lse + b * N : nullptr,
-                        true, blk0 * k_bq, std::min(N, blk1 * k_bq));
-            u += blk1 - blk0;
-        }
-    });
+    forward_all(p, Dims{N, M, D, E}, B, q, k, v, o, lse, true);
 }
 
 void attention_backward_fast(const AttentionParams& p, const float* q, const float* k, const float* v, const float* o,
@@ -782,14 +789,7 @@ void attention_backward_fast(const AttentionParams& p, const float* q, const flo
     std::vector<float> lse_own;
     if (!lse) {  // the forward's row statistics, recomputed (its first pass over the scores, without O)
         lse_own.resize(static_cast<size_t>(B * N));
-        const int64_t nblk = (N + k_bq - 1) / k_bq;
-        parallel_for(B * nblk, [&](int64_t u0, int64_t u1) {
-            for (int64_t u = u0; u < u1; ++u) {
-                const int64_t b = u / nblk, r0 = u % nblk * k_bq;
-                forward_one(p, d, q + b * N * D, k + b * M * D, v + b * M * E, nullptr, lse_own.data() + b * N,
-                            false, r0, std::min(N, r0 + k_bq));
-            }
-        });
+        forward_all(p, d, B, q, k, v, nullptr, lse_own.data(), false);
         lse = lse_own.data();
     }
     if (dq) std::fill(dq, dq + B * N * D, 0.f);

@@ -47,6 +47,10 @@ namespace {
 
 constexpr int64_t k_xi = 16;  // positions of a transformed tile
 
+// Whether an O × C filter is small once transformed (k_xi·O·C floats, at most k_winograd_small_filter): such
+// filters take the cache-blocked path and any number of tiles.
+bool small_filter(int64_t O, int64_t C) { return k_xi * O * C <= k_winograd_small_filter; }
+
 // Scratch memory, one set per thread (kernels/cpu/scratch.h).
 thread_local ScratchBuffer t_u("conv2d (Winograd)"), t_v("conv2d (Winograd)"), t_m("conv2d (Winograd)"),
     t_vb("conv2d (Winograd)"), t_mb("conv2d (Winograd)");
@@ -260,7 +264,7 @@ void winograd_conv(const float* x, int64_t N, int64_t C, int64_t H, int64_t W, c
     const Geo g{N, C, H, W, H / 2, W / 2, N * (H / 2) * (W / 2)};
     float* U = t_u.get(k_xi * O * C);
     transform_weights(w, O, C, turned, U);
-    if (k_xi * O * C <= k_winograd_small_filter && g.TW <= k_block_tiles) {
+    if (small_filter(O, C) && g.TW <= k_block_tiles) {
         // Blocks of whole tile rows, each thread one block at a time from input to output: its transformed tiles
         // and products (16·(C + O)·Tb floats, ~1 MiB) stay in cache, where the whole layer's V and M (2 × 32 MiB
         // for the 64→64 conv at 64 px) went to memory and back. Only for small filters, which every block reads.
@@ -426,7 +430,7 @@ bool winograd_applies(const Conv2dParams& p, const Conv2dGeom& g) {
            p.pad_mode == PadMode::zeros && p.pad_top == 1 && p.pad_bottom == 1 && p.pad_left == 1 &&
            p.pad_right == 1 && g.H % 2 == 0 && g.W % 2 == 0 && g.C >= k_winograd_min_channels &&
            g.OC >= k_winograd_min_channels && g.H >= k_winograd_min_size && g.W >= k_winograd_min_size &&
-           (16 * g.OC * g.C <= k_winograd_small_filter || g.N * (g.H / 2) * (g.W / 2) >= k_winograd_min_tiles) &&
+           (small_filter(g.OC, g.C) || g.N * (g.H / 2) * (g.W / 2) >= k_winograd_min_tiles) &&
            winograd_enabled();
 #endif
 }
