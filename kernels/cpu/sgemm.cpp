@@ -36,7 +36,11 @@
 // they compute, so its L3/DRAM reads overlap the FMAs (a 10 % gain on the 128 x 8192 x 576 conv shape, ~40 % on
 // the weight-bound 8 x 1024 x 16384 dense shape). Measured on the 2-core Zen 4 at 1024³: ~90 % of the FMA peak
 // on one core and on two; see bench/bench_sgemm.cpp.
-// AVX2 fallback: MR x NR = 6 x 16 (12 ymm accumulators + 2 B + 1 broadcast of 16 registers), same KC and NC.
+// AVX2 fallback: MR x NR = 6 x 16 (12 ymm accumulators + 2 B + 1 broadcast of 16 registers), the same NC, and
+// KC = 384: each C tile is loaded and stored once per K block, and at 12 FMAs per k step a 256-step block spends
+// relatively more on that than the 12 x 32 kernel's; on Zen 3, in pairs inside one binary against KC = 256, the
+// stride-2 encoder and discriminator convs (per-image 128 x 1024 x 576 and similar products) ran 1-6 % faster
+// (320 and 512 gained about as much; 384 keeps a 24 KiB B panel inside the 32 KiB L1), 1024³ the same.
 // (On Zen 4 it runs 1024³ at ~95 % of the AVX-512 kernel's speed: two 256-bit FMAs per cycle are the same peak.)
 // Generic fallback: plain C++ 4 x 8 tile, whatever the compiler makes of it (SSE2 on baseline x86-64).
 #include "kernels/sgemm.h"
@@ -87,6 +91,8 @@ namespace {
 // ---------------------------------------------------------------------------------------------------------------
 // Blocking (see the file header for the reasoning).
 constexpr int64_t k_kc = 256;
+// The AVX2 path's K block (see the file header): 384 (the A block 180 KiB in L2, a B panel 24 KiB in L1).
+constexpr int64_t k_kc_avx2 = 384;
 constexpr int64_t k_nc = 512;
 constexpr int k_max_mr = 16, k_max_nr = 32;  // bounds of every kernel's tile (the edge-tile buffer)
 // Rows of A packed at once on the BLIS-order path (AVX2): 20 row panels of 6, 120 KiB at KC = 256, in L2.
@@ -539,7 +545,7 @@ void gemm_blocked(const KernelInfo& ki, bool trans_a, bool trans_b, int64_t M, i
                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
     const int MR = ki.mr, NR = ki.nr;
     const bool avx512 = ki.id == SgemmKernel::avx512, avx2 = ki.id == SgemmKernel::avx2;
-    const int64_t kc_max = balanced_block(K, k_kc, 8);
+    const int64_t kc_max = balanced_block(K, avx512 ? k_kc : k_kc_avx2, 8);
     const int64_t nc_max = balanced_block(N, k_nc, NR);
     float* bpack = t_pack_b.get(kc_max * ceil_div(nc_max, NR) * NR);
     float* apack = t_pack_a.get(kc_max * (avx512 ? MR : ceil_div(k_mc, MR) * MR));
