@@ -40,7 +40,7 @@ constexpr int64_t k_ld = k_bk + 16;
 // in 24 bits). A degree-6 polynomial gives 2^f on |f| ≤ 1/2 (a weighted least-squares fit with p(0) = 1, 2e-9 in
 // exact arithmetic; the AVX2 kernel is within 1.7e-7 relative of exp2 over [−120, 0], as the e^r kernel it
 // replaced was of exp). Per 8 lanes that is 9 multiply-class operations instead of 12: no x·log2 e and no
-// two-constant n·ln2. The exp pass of a forward tile took ~20 % fewer cycles (17.4-18.0 → 14.4-14.8 M per
+// two-constant n·ln2. The exp pass of a forward tile took ~18 % fewer cycles (17.4-18.0 → 14.4-14.8 M per
 // b1 N=4096 forward on one Zen 3 core; degree 5 would save another 0.6 M at 2.3e-7). The row statistics stay in
 // base 2 inside the kernels; the log-sum-exp callers see is natural (lse = ln 2 · (m₂ + log2 l)).
 constexpr double k_log2e_d = 1.4426950408889634;

@@ -91,11 +91,12 @@ namespace {
 // ---------------------------------------------------------------------------------------------------------------
 // Blocking (see the file header for the reasoning).
 constexpr int64_t k_kc = 256;
-// The AVX2 path's K block (see the file header): 384 (the A block 180 KiB in L2, a B panel 24 KiB in L1).
+// The AVX2 (and generic) paths' K block (see the file header): 384 (the A block 180 KiB in L2, a B panel 24 KiB
+// in L1).
 constexpr int64_t k_kc_avx2 = 384;
 constexpr int64_t k_nc = 512;
 constexpr int k_max_mr = 16, k_max_nr = 32;  // bounds of every kernel's tile (the edge-tile buffer)
-// Rows of A packed at once on the BLIS-order path (AVX2): 20 row panels of 6, 120 KiB at KC = 256, in L2.
+// Rows of A packed at once on the BLIS-order path (AVX2): 20 row panels of 6, 180 KiB at its KC of 384, in L2.
 constexpr int64_t k_mc = 120;
 
 // Problems below this many flops run in the calling thread: the hand-off to a worker costs a few µs.
