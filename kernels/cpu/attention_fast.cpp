@@ -677,9 +677,9 @@ void forward_one(const AttentionParams& prm, const Dims& d, const float* q, cons
     }
 }
 
-// Backward for the keys [c_begin, c_end) of one batch item, given every query row's log-sum-exp: dk and dv rows
-// [c_begin, c_end) assigned, dq ACCUMULATED (the caller zeroes it; every key range adds its share). The key blocks
-// are the outer loop (FlashAttention-2's order): a block's dV (k_bk × E), its Vᵀ columns and its dKᵀ stay in L2
+// Backward for the keys [c_begin, c_end) of one batch item, given every query row's log-sum-exp in base 2 (lse2,
+// as the tiles' scores): dk and dv rows [c_begin, c_end) assigned, dq ACCUMULATED (the caller zeroes it; every key
+// range adds its share). The key blocks are the outer loop (FlashAttention-2's order): a block's dV (k_bk × E), its Vᵀ columns and its dKᵀ stay in L2
 // while every query block passes, so the long products accumulate into cached memory; with the query blocks
 // outside, dv's and Vᵀ's block came from L3 for every tile (the item's dv and Vᵀ are 1 MiB each at N = 4096,
 // E = 64), and the dV and dP products ran at ~60 % of the FMA peak against ~100 % with hot operands. What
@@ -687,7 +687,7 @@ void forward_one(const AttentionParams& prm, const Dims& d, const float* q, cons
 // and the small-D kernels: dV += Pᵀ dO reads P transposed in place, dP = dO Vᵀ reads V transposed once per call,
 // and dKᵀ += Qᵀ dS accumulates in a transposed buffer that is added into dk after the block.
 void backward_one(const AttentionParams& prm, const Dims& d, const float* q, const float* k, const float* v,
-                  const float* dout, const float* lse, const float* delta, float* dq, float* dk, float* dv,
+                  const float* dout, const float* lse2, const float* delta, float* dq, float* dk, float* dv,
                   int64_t c_begin, int64_t c_end) {
     const float sc = float(prm.scale), sc2 = float(prm.scale * k_log2e_d);
     const bool fast = use_simd();
@@ -715,8 +715,6 @@ void backward_one(const AttentionParams& prm, const Dims& d, const float* q, con
     std::vector<float> dop(lddo != d.E ? static_cast<size_t>(d.N * lddo) : 0);
     if (!dop.empty()) copy_rows(dout, d.N, d.E, dop.data(), lddo);
     const float* dos = dop.empty() ? dout : dop.data();
-    std::vector<float> lse2(static_cast<size_t>(d.N));  // the row log-sum-exp in base 2, as the tiles' scores
-    for (int64_t i = 0; i < d.N; ++i) lse2[size_t(i)] = lse[i] * k_log2e;
     std::vector<float> P(static_cast<size_t>(k_bq * k_ld)), dP(static_cast<size_t>(k_bq * k_ld));
     for (int64_t j0 = c_begin; j0 < c_end; j0 += k_bk) {
         const int64_t bk = std::min(k_bk, c_end - j0);
@@ -725,7 +723,7 @@ void backward_one(const AttentionParams& prm, const Dims& d, const float* q, con
             const float* qb = q + i0 * d.D;
             const float* dob = dout + i0 * d.E;
             tile_scores(qb, qs.empty() ? nullptr : qs.data() + i0 * d.D, bq, k + j0 * d.D,
-                        small ? kt.data() + j0 : nullptr, ldk, bk, d.D, sc2, P.data(), nullptr, lse2.data() + i0);
+                        small ? kt.data() + j0 : nullptr, ldk, bk, d.D, sc2, P.data(), nullptr, lse2 + i0);
             if (fast) {
                 // dV_j += Pᵀ dO_i;  dP = dO_i V_jᵀ;  dS = P ⊙ (dP − Δ)·scale (in place in dP)
                 const float* dobs = dos + i0 * lddo;
@@ -797,6 +795,9 @@ void attention_backward_fast(const AttentionParams& p, const float* q, const flo
         forward_all(p, d, B, q, k, v, nullptr, lse_own.data(), false);
         lse = lse_own.data();
     }
+    // the row log-sum-exp in base 2, as the tiles' scores (once here: both key halves of an item read all of it)
+    std::vector<float> lse2(static_cast<size_t>(B * N));
+    for (int64_t i = 0; i < B * N; ++i) lse2[size_t(i)] = lse[i] * k_log2e;
     if (dq) std::fill(dq, dq + B * N * D, 0.f);
     // Δ_i = dO_i · O_i for every query row (each key range needs all of them)
     std::vector<float> delta(static_cast<size_t>(B * N));
@@ -823,7 +824,7 @@ void attention_backward_fast(const AttentionParams& p, const float* q, const flo
             const int64_t blk0 = kblk * piece / pieces, blk1 = kblk * (piece + 1) / pieces;
             if (!whole && dq) dq_l.assign(static_cast<size_t>(N * D), 0.f);
             float* dqb = dq ? (whole ? dq + b * N * D : dq_l.data()) : nullptr;
-            backward_one(p, d, q + b * N * D, k + b * M * D, v + b * M * E, dout + b * N * E, lse + b * N,
+            backward_one(p, d, q + b * N * D, k + b * M * D, v + b * M * E, dout + b * N * E, lse2.data() + b * N,
                          delta.data() + b * N, dqb, dk ? dk + b * M * D : nullptr, dv ? dv + b * M * E : nullptr,
                          blk0 * k_bk, std::min(M, blk1 * k_bk));
             if (!whole && dq) {
