@@ -8,6 +8,7 @@
 // sgemm_reference is the naive triple loop, the specification the fast one is tested against.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace fs {
 
@@ -32,5 +33,45 @@ SgemmKernel sgemm_kernel_in_use();
 
 /// "avx512", "avx2" or "generic".
 const char* sgemm_kernel_name(SgemmKernel k);
+
+/// op(A) (M × K) packed once for the micro-kernel in use, for many products that share it: a convolution's weights,
+/// used for every image and every block of its columns. Holds a copy; A may change or go away afterwards.
+class SgemmPackedA {
+ public:
+    SgemmPackedA(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
+    SgemmPackedA(const SgemmPackedA&) = delete;
+    SgemmPackedA& operator=(const SgemmPackedA&) = delete;
+    SgemmPackedA(SgemmPackedA&&) = default;
+    int64_t rows() const { return m_rows; }
+    int64_t depth() const { return m_depth; }
+
+ private:
+    friend struct SgemmPackedAccess;
+    int64_t m_rows, m_depth;
+    SgemmKernel m_kernel;  // the family it was packed for
+    std::vector<float> m_store;
+    float* m_data = nullptr;  // 64-byte aligned, inside m_store
+};
+
+/// C (M × N) = alpha·A·B + beta·C with the packed A and B stored K × N (ldb >= N), in the calling thread (for
+/// callers that share out their own work, such as a convolution's images). Rounds as sgemm does on products big
+/// enough for it to pack (the same K blocks, the same kernel). Throws fs::Error on bad sizes, or if the kernel in
+/// use is not the one A was packed for (sgemm_force_kernel in between).
+void sgemm_packed(const SgemmPackedA& a, int64_t N, float alpha, const float* B, int64_t ldb, float beta, float* C,
+                  int64_t ldc);
+
+/// A B (K × N) that is never stored whole, such as a convolution's im2col matrix: sgemm_packed asks for it block
+/// by block in its packed form. pack writes B[k0 : k0+kc, j0 : j0+nc] as ceil(nc / width) panels of kc × width
+/// floats, panel q at dst + q·kc·width, each k-major: dst[q·kc·width + k·width + c] = B(k0 + k, j0 + q·width + c),
+/// zero past column nc. dst is 64-byte aligned; width is the kernel's panel width (8, 16 or 32).
+class SgemmPackB {
+ public:
+    virtual ~SgemmPackB() = default;
+    virtual void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, int width, float* dst) const = 0;
+};
+
+/// sgemm_packed with B given by its packer.
+void sgemm_packed(const SgemmPackedA& a, int64_t N, float alpha, const SgemmPackB& b, float beta, float* C,
+                  int64_t ldc);
 
 }  // namespace fs

@@ -27,6 +27,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/fast.h"
 #include "kernels/reduce.h"
+#include "kernels/sgemm.h"
 #include "kernels/shuffle.h"
 
 using namespace fs;
@@ -345,6 +346,57 @@ TEST(ConvFast, WeightGradientInImageChunksMatchesTheReference) {
     // below what a missing or doubled image chunk would change (a quarter of every weight gradient)
     EXPECT_LE(scaled_err(of[0], orf[0]), 1e-5);
     for (size_t i = 0; i < 3; ++i) EXPECT_LE(scaled_err(gf[i], gr[i]), 1e-5) << "gradient " << i;
+}
+
+// The image-per-thread GEMM path (kernels/cpu/conv_fast.cpp: two threads, maps of >= 256 outputs, stride 2 with
+// K = C·KH·KW > 256), whose forward packs the column matrix straight from the input (Im2colPack) for
+// sgemm_packed: on every SGEMM kernel (panels of 32, 16 and 8 columns), with the input's edges in zero padding
+// on the right (3×3, TF 'same' on an even width) and on both sides (4×4), K blocks that start inside a channel's
+// taps (K = 450), a width that is not a multiple of the panels (Wo = 18: panels across output rows), reflect
+// padding, and a 1×1 conv (B is the input itself); forward and both gradients against the reference.
+TEST(ConvFast, ImagePerThreadGemmMatchesTheReference) {
+    const OpSpec& spec = op_by_name("conv2d");
+    struct Case {
+        Shape x, w;
+        int stride;
+        bool reflect;
+    };
+    const int prev_threads = num_threads();
+    set_num_threads(2);
+    for (const Case& c :
+         {Case{{4, 50, 32, 64}, {24, 50, 3, 3}, 2, false}, Case{{2, 20, 32, 32}, {40, 20, 4, 4}, 2, false},
+          Case{{4, 30, 33, 35}, {17, 30, 3, 3}, 2, false}, Case{{2, 30, 32, 64}, {8, 30, 3, 3}, 2, true},
+          Case{{4, 16, 16, 16}, {8, 16, 1, 1}, 1, false}}) {
+        Conv2dParams p = Conv2dParams::tf_same(int(c.w[2]), int(c.w[3]), c.stride, c.x[2], c.x[3]);
+        if (c.reflect) {
+            p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
+            p.pad_mode = PadMode::reflect;
+        }
+        auto make = [&](std::mt19937_64& rng) {
+            return std::vector<Tensor>{Tensor::uniform(c.x, -1, 1, rng), Tensor::uniform(c.w, -1, 1, rng),
+                                       Tensor::uniform({c.w[0]}, -1, 1, rng)};
+        };
+        const OpRun r = run_op(false, spec, make, p, 29);
+        for (SgemmKernel kern : {SgemmKernel::avx512, SgemmKernel::avx2, SgemmKernel::generic}) {
+            SgemmKernel prev;
+            try {
+                prev = sgemm_force_kernel(kern);
+            } catch (const Error&) {
+                continue;  // not on this CPU
+            }
+            // the generic kernel with the SIMD level capped too, so the packer's own vector path is off as well
+            SimdCapGuard cap{kern == SgemmKernel::generic ? SimdLevel::scalar : cpu_simd_level()};
+            const OpRun f = run_op(true, spec, make, p, 29);
+            sgemm_force_kernel(prev);
+            const std::string what = shape_str(c.x) + " * " + shape_str(c.w) + " on " + sgemm_kernel_name(kern);
+            // f32 dot products of up to K = 450 terms in another order: a few ulps of the largest magnitude; a
+            // wrong tap, shifted column or missing padding zero changes O(1/K) of it or more
+            EXPECT_LE(scaled_err(f.outs[0], r.outs[0]), 1e-5) << what;
+            for (size_t i = 0; i < 3; ++i)
+                EXPECT_LE(scaled_err(f.grads[i], r.grads[i]), 1e-5) << what << ", gradient " << i;
+        }
+    }
+    set_num_threads(prev_threads);
 }
 
 // The tap-decomposed GEMM (kernels/cpu/conv_fast.cpp: zero padding, small maps) at sizes the generic

@@ -213,6 +213,103 @@ TEST(Sgemm, RejectsBadArguments) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// sgemm_packed: A packed once (SgemmPackedA), B stored or given by a packer
+
+namespace {
+
+// A packer that serves a stored K × N matrix through SgemmPackB's contract, and records what it was asked for.
+class StoredPack final : public SgemmPackB {
+ public:
+    StoredPack(const float* b, int64_t ldb, int64_t K, int64_t N) : m_b(b), m_ldb(ldb), m_K(K), m_N(N) {}
+    void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, int width, float* dst) const override {
+        EXPECT_TRUE(k0 >= 0 && kc > 0 && k0 + kc <= m_K && j0 >= 0 && nc > 0 && j0 + nc <= m_N)
+            << k0 << "+" << kc << ", " << j0 << "+" << nc;
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(dst) % 64, 0u);
+        for (int64_t q = 0; q * width < nc; ++q)
+            for (int64_t k = 0; k < kc; ++k)
+                for (int64_t c = 0; c < width; ++c) {
+                    const int64_t j = q * width + c;
+                    dst[(q * kc + k) * width + c] = j < nc ? m_b[(k0 + k) * m_ldb + j0 + j] : 0.f;
+                }
+        calls++;
+    }
+    mutable int64_t calls = 0;
+
+ private:
+    const float* m_b;
+    int64_t m_ldb, m_K, m_N;
+};
+
+}  // namespace
+
+// On every kernel family: the same bits as sgemm on one thread (same K blocks, same kernel; sgemm itself is held
+// to the reference above), with B stored and with B through a packer, on sizes with edge panels (M and N not
+// multiples of any tile), several K blocks (K = 700, 1000) and N blocks (N = 1100); C outside its window untouched
+// and, with beta 0, never read (NaN there).
+TEST(SgemmPacked, GivesSgemmsBitsOnEveryKernel) {
+    const int prev_threads = num_threads();
+    set_num_threads(1);
+    for (SgemmKernel kern : {SgemmKernel::avx512, SgemmKernel::avx2, SgemmKernel::generic}) {
+        SgemmKernel prev;
+        try {
+            prev = sgemm_force_kernel(kern);
+        } catch (const Error&) {
+            continue;  // reported by Sgemm.EveryKernelFamilyMatchesReference
+        }
+        SCOPED_TRACE(sgemm_kernel_name(kern));
+        std::mt19937 rng(9);
+        std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+        for (auto s :
+             std::vector<std::array<int64_t, 3>>{{128, 1024, 576}, {37, 45, 700}, {250, 1100, 1000}, {7, 300, 40}}) {
+            const int64_t M = s[0], N = s[1], K = s[2];
+            for (int variant = 0; variant < 3; ++variant) {  // A stored, A transposed; beta 0, 1, -0.5
+                const bool ta = variant == 1;
+                const float alpha = variant == 2 ? -0.75f : 1.0f;
+                const float beta = variant == 0 ? 0.0f : variant == 1 ? 1.0f : -0.5f;
+                const int64_t lda = (ta ? M : K) + 3, ldb = N + 5, ldc = N + 2;
+                std::vector<float> A(size_t((ta ? K : M) * lda)), B(size_t(K * ldb)), C0(size_t((M + 2) * ldc));
+                for (float& v : A) v = u(rng);
+                for (float& v : B) v = u(rng);
+                for (float& v : C0) v = beta == 0.0f ? std::numeric_limits<float>::quiet_NaN() : u(rng);
+                for (int64_t i = 0; i < M + 2; ++i)  // guard: the first and last rows, and columns N .. ldc
+                    for (int64_t j = 0; j < ldc; ++j)
+                        if (i == 0 || i == M + 1 || j >= N) C0[size_t(i * ldc + j)] = k_guard;
+                std::vector<float> want = C0, stored = C0, packed = C0;
+                sgemm(ta, false, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, want.data() + ldc, ldc);
+                const SgemmPackedA pa(ta, M, K, A.data(), lda);
+                EXPECT_EQ(pa.rows(), M);
+                EXPECT_EQ(pa.depth(), K);
+                sgemm_packed(pa, N, alpha, B.data(), ldb, beta, stored.data() + ldc, ldc);
+                const StoredPack sp(B.data(), ldb, K, N);
+                sgemm_packed(pa, N, alpha, sp, beta, packed.data() + ldc, ldc);
+                EXPECT_GT(sp.calls, 0);
+                const std::string what = "M=" + std::to_string(M) + " N=" + std::to_string(N) +
+                                         " K=" + std::to_string(K) + " variant " + std::to_string(variant);
+                EXPECT_EQ(std::memcmp(stored.data(), want.data(), want.size() * sizeof(float)), 0) << what;
+                EXPECT_EQ(std::memcmp(packed.data(), want.data(), want.size() * sizeof(float)), 0) << what;
+            }
+        }
+        sgemm_force_kernel(prev);
+    }
+    set_num_threads(prev_threads);
+}
+
+TEST(SgemmPacked, RejectsBadArgumentsAndAStaleKernel) {
+    std::vector<float> x(64, 0.0f);
+    EXPECT_THROW(SgemmPackedA(false, -1, 2, x.data(), 2), Error);
+    EXPECT_THROW(SgemmPackedA(false, 2, 3, x.data(), 2), Error);  // lda < K
+    EXPECT_THROW(SgemmPackedA(true, 3, 2, x.data(), 2), Error);   // lda < M
+    const SgemmPackedA a(false, 2, 3, x.data(), 3);
+    EXPECT_THROW(sgemm_packed(a, 4, 1, x.data(), 3, 0, x.data(), 4), Error);  // ldb < N
+    EXPECT_THROW(sgemm_packed(a, 4, 1, x.data(), 4, 0, x.data(), 3), Error);  // ldc < N
+    if (sgemm_kernel_in_use() != SgemmKernel::generic) {  // packed for one kernel, run on another
+        const SgemmKernel prev = sgemm_force_kernel(SgemmKernel::generic);
+        EXPECT_THROW(sgemm_packed(a, 4, 1, x.data(), 4, 0, x.data(), 4), Error);
+        sgemm_force_kernel(prev);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // parallel_for
 
 TEST(ParallelFor, CoversTheRangeExactlyOnceInContiguousChunks) {

@@ -43,6 +43,10 @@
 // (320 and 512 gained about as much; 384 keeps a 24 KiB B panel inside the 32 KiB L1), 1024³ the same.
 // (On Zen 4 it runs 1024³ at ~95 % of the AVX-512 kernel's speed: two 256-bit FMAs per cycle are the same peak.)
 // Generic fallback: plain C++ 4 x 8 tile, whatever the compiler makes of it (SSE2 on baseline x86-64).
+// sgemm_packed runs the same loop nest (gemm_blocked_on) in the calling thread on an op(A) packed once ahead
+// (SgemmPackedA: K block by K block, all of its row panels), with B stored or packed by the caller's SgemmPackB: a
+// convolution's forward packs its weights once for all images and gathers its column matrix straight into the
+// B panels, so that matrix is never stored.
 #include "kernels/sgemm.h"
 
 #include <algorithm>
@@ -541,16 +545,39 @@ void pack_b(bool trans_b, const float* B, int64_t ldb, int64_t k0, int64_t j0, i
     }
 }
 
-// The blocked GEMM over one sub-problem, in the calling thread.
-void gemm_blocked(const KernelInfo& ki, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+// The K block of a product of depth K on kernel ki (sgemm's and SgemmPackedA's, which must agree).
+int64_t k_block(const KernelInfo& ki, int64_t K) {
+    return balanced_block(K, ki.id == SgemmKernel::avx512 ? k_kc : k_kc_avx2, 8);
+}
+
+// The B side of gemm_blocked_on for a stored op(B): packs a block with pack_b, and names the next block's source
+// lines for the kernels to prefetch while this one computes (otherwise pack_b is a burst of L3/DRAM reads with
+// nothing to overlap: 18 % of the time for the 128 x 8192 x 576 conv shape, half of it for the 8 x 1024 x 16384
+// dense one).
+struct StoredB {
+    bool trans;
+    const float* B;
+    int64_t ldb;
+    void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, const KernelInfo& ki, float* dst) const {
+        pack_b(trans, B, ldb, k0, j0, kc, nc, ki.nr, ki.id == SgemmKernel::avx512, ki.id == SgemmKernel::avx2, dst);
+    }
+    LinePrefetch lines(int64_t k0, int64_t kc, int64_t j0, int64_t nc) const {
+        return trans ? LinePrefetch(B + j0 * ldb + k0, nc, ldb, kc) : LinePrefetch(B + k0 * ldb + j0, kc, ldb, nc);
+    }
+};
+
+// The blocked GEMM over one sub-problem, in the calling thread. a_panels(ic, mc, pc, kc) returns the packed panels
+// of op(A)[ic : ic+mc, pc : pc+kc]: ceil(mc / MR) panels of kc × MR, one after another (packed on the spot by
+// gemm_blocked, or taken from an SgemmPackedA). b packs op(B)'s blocks (b.pack) and names the lines to prefetch
+// for the next one (b.lines).
+template <typename APanels, typename BSide>
+void gemm_blocked_on(const KernelInfo& ki, int64_t M, int64_t N, int64_t K, float alpha, const APanels& a_panels,
+                     const BSide& b, float beta, float* C, int64_t ldc) {
     const int MR = ki.mr, NR = ki.nr;
-    const bool avx512 = ki.id == SgemmKernel::avx512, avx2 = ki.id == SgemmKernel::avx2;
-    const int64_t kc_max = balanced_block(K, avx512 ? k_kc : k_kc_avx2, 8);
+    const bool avx512 = ki.id == SgemmKernel::avx512;
+    const int64_t kc_max = k_block(ki, K);
     const int64_t nc_max = balanced_block(N, k_nc, NR);
     float* bpack = t_pack_b.get(kc_max * ceil_div(nc_max, NR) * NR);
-    float* apack = t_pack_a.get(kc_max * (avx512 ? MR : ceil_div(k_mc, MR) * MR));
-    float* ablock = apack;
     alignas(64) float tile[k_max_mr * k_max_nr];
     int64_t kc = 0;
     // One m × n tile of C from packed panels. An edge tile (m < MR or n < NR) runs the kernel into the buffer, and
@@ -569,19 +596,12 @@ void gemm_blocked(const KernelInfo& ki, bool trans_a, bool trans_b, int64_t M, i
         const int64_t nc = std::min(nc_max, N - jc);
         for (int64_t pc = 0; pc < K; pc += kc_max) {
             kc = std::min(kc_max, K - pc);
-            pack_b(trans_b, B, ldb, pc, jc, kc, nc, NR, avx512, avx2, bpack);
+            b.pack(pc, kc, jc, nc, ki, bpack);
             const float beta_k = pc == 0 ? beta : 1.0f;  // later K blocks accumulate onto the first's result
-            // The next B block's source, prefetched a couple of lines per k step by the kernels while this block
-            // computes: otherwise pack_b is a burst of L3/DRAM reads with nothing to overlap (18 % of the time for
-            // the 128 x 8192 x 576 conv shape, half of it for the 8 x 1024 x 16384 dense one).
             LinePrefetch next_b;
             const bool last_k = pc + kc >= K;
             const int64_t pn = last_k ? 0 : pc + kc, jn = last_k ? jc + nc : jc;
-            if (jn < N) {
-                const int64_t kn = std::min(kc_max, K - pn), nn = std::min(nc_max, N - jn);
-                next_b = trans_b ? LinePrefetch(B + jn * ldb + pn, nn, ldb, kn)
-                                 : LinePrefetch(B + pn * ldb + jn, kn, ldb, nn);
-            }
+            if (jn < N) next_b = b.lines(pn, std::min(kc_max, K - pn), jn, std::min(nc_max, N - jn));
             const int64_t calls = ceil_div(M, MR) * ceil_div(nc, NR);
             if (!avx512) {
                 // AVX2 (and generic): BLIS order. A block of k_mc rows is packed first (it stays in L2) and each
@@ -589,9 +609,7 @@ void gemm_blocked(const KernelInfo& ki, bool trans_a, bool trans_b, int64_t M, i
                 // instead of 16 B floats from L2 (Zen 3's L2 is half Zen 4's, and the B block does not fit it).
                 for (int64_t ic = 0; ic < M; ic += k_mc) {
                     const int64_t mc = std::min(k_mc, M - ic);
-                    for (int64_t ir = 0; ir < mc; ir += MR)
-                        pack_a(trans_a, A, lda, ic + ir, pc, std::min<int64_t>(MR, mc - ir), kc, MR, false, avx2,
-                               ablock + (ir / MR) * kc * MR);
+                    const float* ablock = a_panels(ic, mc, pc, kc);
                     for (int64_t jr = 0; jr < nc; jr += NR) {
                         const int64_t n = std::min<int64_t>(NR, nc - jr);
                         const float* bpanel = bpack + (jr / NR) * kc * NR;
@@ -607,15 +625,42 @@ void gemm_blocked(const KernelInfo& ki, bool trans_a, bool trans_b, int64_t M, i
             }
             for (int64_t ic = 0; ic < M; ic += MR) {
                 const int64_t m = std::min<int64_t>(MR, M - ic);
-                pack_a(trans_a, A, lda, ic, pc, m, kc, MR, avx512, false, apack);
+                const float* apanel = a_panels(ic, m, pc, kc);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     next_b.budget = ceil_div(next_b.total(), calls);
                     const int64_t n = std::min<int64_t>(NR, nc - jr);
                     const float* bpanel = bpack + (jr / NR) * kc * NR;
-                    run_tile(apack, bpanel, C + ic * ldc + jc + jr, m, n, beta_k, &next_b);
+                    run_tile(apanel, bpanel, C + ic * ldc + jc + jr, m, n, beta_k, &next_b);
                 }
             }
         }
+    }
+}
+
+// gemm_blocked_on with op(A) packed as it goes: a block of k_mc rows at a time on the BLIS-order path (AVX2,
+// generic), one MR-row panel at a time on the AVX-512 path.
+void gemm_blocked(const KernelInfo& ki, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+    const int MR = ki.mr;
+    const bool avx512 = ki.id == SgemmKernel::avx512, avx2 = ki.id == SgemmKernel::avx2;
+    float* apack = t_pack_a.get(k_block(ki, K) * (avx512 ? MR : ceil_div(k_mc, MR) * MR));
+    auto pack = [&](int64_t ic, int64_t mc, int64_t pc, int64_t kc) -> const float* {
+        for (int64_t ir = 0; ir < mc; ir += MR)
+            pack_a(trans_a, A, lda, ic + ir, pc, std::min<int64_t>(MR, mc - ir), kc, MR, avx512, avx2,
+                   apack + (ir / MR) * kc * MR);
+        return apack;
+    };
+    gemm_blocked_on(ki, M, N, K, alpha, pack, StoredB{trans_b, B, ldb}, beta, C, ldc);
+}
+
+// C (M × N) = beta·C (beta 0: assigned, C not read), what a product with K = 0 or alpha = 0 leaves.
+void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
+    for (int64_t i = 0; i < M; ++i) {
+        float* c = C + i * ldc;
+        if (beta == 0.0f)
+            std::fill(c, c + N, 0.0f);
+        else
+            for (int64_t j = 0; j < N; ++j) c[j] *= beta;
     }
 }
 
@@ -626,10 +671,7 @@ void gemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
     for (int64_t i = 0; i < M; ++i) {
         float* c = C + i * ldc;
-        if (beta == 0.0f)
-            std::fill(c, c + N, 0.0f);
-        else
-            for (int64_t j = 0; j < N; ++j) c[j] *= beta;
+        scale_c(1, N, beta, c, ldc);
         for (int64_t k = 0; k < K; ++k) {
             const float a = alpha * (trans_a ? A[k * lda + i] : A[i * lda + k]);
             if (!trans_b) {
@@ -657,14 +699,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
     FS_CHECK(C != nullptr && (K == 0 || alpha == 0.0f || (A != nullptr && B != nullptr)), "sgemm: null pointer");
 
     if (K == 0 || alpha == 0.0f) {  // BLAS convention: A and B are not read, C = beta·C
-        for (int64_t i = 0; i < M; ++i) {
-            float* c = C + i * ldc;
-            if (beta == 0.0f)
-                std::fill(c, c + N, 0.0f);
-            else
-                for (int64_t j = 0; j < N; ++j) c[j] *= beta;
-        }
-        return;
+        return scale_c(M, N, beta, C, ldc);
     }
     if (M * N * K <= k_small_mnk) return gemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 
@@ -693,6 +728,72 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
             }
         }
     });
+}
+
+SgemmPackedA::SgemmPackedA(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda)
+    : m_rows(M), m_depth(K), m_kernel(kernel_now()) {
+    FS_CHECK(M >= 0 && K >= 0, "SgemmPackedA: negative size M=", M, " K=", K);
+    FS_CHECK(lda >= std::max<int64_t>(1, trans_a ? M : K), "SgemmPackedA: lda=", lda, " too small for op(A) ", M, "x",
+             K, trans_a ? " (transposed)" : "");
+    FS_CHECK(M * K == 0 || A != nullptr, "SgemmPackedA: null pointer");
+    // Layout: K block by K block (as gemm_blocked_on cuts K), each ceil(M / MR) panels of kc × MR, k-major.
+    const KernelInfo ki = kernel_info(m_kernel);
+    const int64_t mp = ceil_div(M, ki.mr) * ki.mr, kc_max = k_block(ki, K);
+    m_store.resize(size_t(mp * K + 16));
+    m_data = m_store.data() + (16 - (reinterpret_cast<uintptr_t>(m_store.data()) / sizeof(float)) % 16) % 16;
+    const bool avx512 = m_kernel == SgemmKernel::avx512, avx2 = m_kernel == SgemmKernel::avx2;
+    for (int64_t pc = 0; pc < K; pc += kc_max) {
+        const int64_t kc = std::min(kc_max, K - pc);
+        for (int64_t i = 0; i < M; i += ki.mr)
+            pack_a(trans_a, A, lda, i, pc, std::min<int64_t>(ki.mr, M - i), kc, ki.mr, avx512, avx2,
+                   m_data + pc * mp + (i / ki.mr) * kc * ki.mr);
+    }
+}
+
+// What sgemm_packed needs of an SgemmPackedA.
+struct SgemmPackedAccess {
+    // C = alpha·A·B + beta·C with B's side given as for gemm_blocked_on.
+    template <typename BSide>
+    static void run(const SgemmPackedA& a, int64_t N, float alpha, const BSide& b, float beta, float* C, int64_t ldc) {
+        const int64_t M = a.m_rows, K = a.m_depth;
+        FS_CHECK(N >= 0, "sgemm_packed: negative N=", N);
+        FS_CHECK(ldc >= std::max<int64_t>(1, N), "sgemm_packed: ldc=", ldc, " too small for C ", M, "x", N);
+        FS_CHECK(kernel_now() == a.m_kernel, "sgemm_packed: A was packed for the ", sgemm_kernel_name(a.m_kernel),
+                 " kernel, but ", sgemm_kernel_name(kernel_now()), " is in use");
+        if (M == 0 || N == 0) return;
+        FS_CHECK(C != nullptr, "sgemm_packed: null pointer");
+        if (K == 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);  // as sgemm: B not read
+        const KernelInfo ki = kernel_info(a.m_kernel);
+        const int64_t mp = ceil_div(M, ki.mr) * ki.mr;
+        const float* data = a.m_data;
+        auto panels = [&](int64_t ic, int64_t, int64_t pc, int64_t kc) {
+            return data + pc * mp + (ic / ki.mr) * kc * ki.mr;
+        };
+        gemm_blocked_on(ki, M, N, K, alpha, panels, b, beta, C, ldc);
+    }
+};
+
+void sgemm_packed(const SgemmPackedA& a, int64_t N, float alpha, const float* B, int64_t ldb, float beta, float* C,
+                  int64_t ldc) {
+    FS_CHECK(ldb >= std::max<int64_t>(1, N), "sgemm_packed: ldb=", ldb, " too small for B ", a.depth(), "x", N);
+    FS_CHECK(B != nullptr || a.depth() == 0 || N == 0, "sgemm_packed: null pointer");
+    SgemmPackedAccess::run(a, N, alpha, StoredB{false, B, ldb}, beta, C, ldc);
+}
+
+namespace {
+// The B side of gemm_blocked_on given by the caller's packer (nothing to prefetch: the packer reads what it needs).
+struct CallerB {
+    const SgemmPackB& b;
+    void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, const KernelInfo& ki, float* dst) const {
+        b.pack(k0, kc, j0, nc, ki.nr, dst);
+    }
+    LinePrefetch lines(int64_t, int64_t, int64_t, int64_t) const { return {}; }
+};
+}  // namespace
+
+void sgemm_packed(const SgemmPackedA& a, int64_t N, float alpha, const SgemmPackB& b, float beta, float* C,
+                  int64_t ldc) {
+    SgemmPackedAccess::run(a, N, alpha, CallerB{b}, beta, C, ldc);
 }
 
 SgemmKernel sgemm_force_kernel(SgemmKernel k) {
