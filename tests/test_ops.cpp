@@ -352,8 +352,9 @@ TEST(ConvFast, WeightGradientInImageChunksMatchesTheReference) {
 // K = C·KH·KW > 256), whose forward packs the column matrix straight from the input (Im2colPack) for
 // sgemm_packed: on every SGEMM kernel (panels of 32, 16 and 8 columns), with the input's edges in zero padding
 // on the right (3×3, TF 'same' on an even width) and on both sides (4×4), K blocks that start inside a channel's
-// taps (K = 450), a width that is not a multiple of the panels (Wo = 18: panels across output rows), reflect
-// padding, and a 1×1 conv (B is the input itself); forward and both gradients against the reference.
+// taps (K = 450), a width that is not a multiple of the panels (Wo = 21: panels across output rows; W = 41 ends
+// in a 9-pixel piece of the stride-2 col2im), reflect padding, and a 1×1 conv (B is the input itself); forward
+// and both gradients against the reference.
 TEST(ConvFast, ImagePerThreadGemmMatchesTheReference) {
     const OpSpec& spec = op_by_name("conv2d");
     struct Case {
@@ -365,7 +366,7 @@ TEST(ConvFast, ImagePerThreadGemmMatchesTheReference) {
     set_num_threads(2);
     for (const Case& c :
          {Case{{4, 50, 32, 64}, {24, 50, 3, 3}, 2, false}, Case{{2, 20, 32, 32}, {40, 20, 4, 4}, 2, false},
-          Case{{4, 30, 33, 35}, {17, 30, 3, 3}, 2, false}, Case{{2, 30, 32, 64}, {8, 30, 3, 3}, 2, true},
+          Case{{4, 30, 33, 41}, {17, 30, 3, 3}, 2, false}, Case{{2, 30, 32, 64}, {8, 30, 3, 3}, 2, true},
           Case{{4, 16, 16, 16}, {8, 16, 1, 1}, 1, false}}) {
         Conv2dParams p = Conv2dParams::tf_same(int(c.w[2]), int(c.w[3]), c.stride, c.x[2], c.x[3]);
         if (c.reflect) {

@@ -40,6 +40,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -157,10 +158,14 @@ void im2col_channel(const Conv2dParams& p, const Conv2dGeom& g, const ColIndex& 
         }
 }
 
+bool col2im_channel_s2(const Conv2dParams& p, const Conv2dGeom& g, const float* col, int64_t ldcol, int64_t c,
+                       float* dxc);
+
 // The adjoint of im2col_channel: dxc (channel c's plane) = the sum of every column entry that read each pixel
 // (reflect padding included). Assigns the whole plane.
 void col2im_channel(const Conv2dParams& p, const Conv2dGeom& g, const ColIndex& ix, const float* col, int64_t ldcol,
                     int64_t c, float* dxc) {
+    if (col2im_channel_s2(p, g, col, ldcol, c, dxc)) return;
     const int64_t sw = p.stride_w, Wo = g.Wo;
     std::memset(dxc, 0, size_t(g.H * g.W) * sizeof(float));
     for (int64_t kh = 0; kh < g.KH; ++kh)
@@ -1338,6 +1343,56 @@ FS_TARGET_AVX2 inline void gather16_stride2_avx2(const float* s, float* d, int64
     _mm256_store_ps(d + 8, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(b), _MM_SHUFFLE(3, 1, 2, 0))));
 }
 
+// col2im_channel for stride 2 and zero padding, as a gather: each 16-pixel piece of an input row is summed in
+// registers from every column row that read it, then stored once (no zeroing pass, no read-modify-write per
+// tap). With the row's even pixels 2j and odd ones 2j + 1, tap kw reads the even ones when kw − pad_left is
+// even, at output column ow = j + s (s = (pad_left − kw + parity) / 2), so each tap adds 8 consecutive column
+// entries to the even or the odd lanes; a lane whose ow is outside [0, Wo) gets nothing (masked loads).
+FS_TARGET_AVX2 void col2im_channel_s2_avx2(const Conv2dParams& p, const Conv2dGeom& g, const float* col,
+                                           int64_t ldcol, int64_t c, float* dxc) {
+    const int64_t KH = g.KH, KW = g.KW, Wo = g.Wo, pl = p.pad_left;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int64_t ih = 0; ih < g.H; ++ih) {
+        float* dr = dxc + ih * g.W;
+        // the column rows (kh, kw) that read this input row, at output row oh: their entries for ow = 0
+        const float* rows[64];
+        int64_t shift[64], par[64], nt = 0;
+        for (int64_t kh = 0; kh < KH; ++kh) {
+            const int64_t t = ih + p.pad_top - kh;
+            if (t < 0 || t % 2 != 0 || t / 2 >= g.Ho) continue;
+            for (int64_t kw = 0; kw < KW; ++kw) {
+                const int64_t pa = ((kw - pl) % 2 + 2) % 2;
+                rows[nt] = col + ((c * KH + kh) * KW + kw) * ldcol + t / 2 * Wo;
+                shift[nt] = (pl - kw + pa) / 2;
+                par[nt++] = pa;
+            }
+        }
+        for (int64_t j0 = 0; 2 * j0 < g.W; j0 += 8) {
+            __m256 e = _mm256_setzero_ps(), o = _mm256_setzero_ps();
+            for (int64_t t = 0; t < nt; ++t) {
+                const int64_t first = j0 + shift[t];  // ow of lane 0
+                __m256 v;
+                if (first >= 0 && first + 8 <= Wo) {
+                    v = _mm256_loadu_ps(rows[t] + first);
+                } else {
+                    const __m256i at = _mm256_add_epi32(lane, _mm256_set1_epi32(int(first)));
+                    const __m256i in = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), at),
+                                                           _mm256_cmpgt_epi32(_mm256_set1_epi32(int(Wo)), at));
+                    v = _mm256_maskload_ps(rows[t] + first, in);
+                }
+                if (par[t])
+                    o = _mm256_add_ps(o, v);
+                else
+                    e = _mm256_add_ps(e, v);
+            }
+            const __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);  // (e0 o0 e1 o1 | e4 o4 e5 o5)
+            const int64_t n = std::min<int64_t>(16, g.W - 2 * j0);
+            store8_avx2(dr + 2 * j0, _mm256_permute2f128_ps(lo, hi, 0x20), n);
+            if (n > 8) store8_avx2(dr + 2 * j0 + 8, _mm256_permute2f128_ps(lo, hi, 0x31), n - 8);
+        }
+    }
+}
+
 // Im2colPack's row (c, kh, kw) for stride 2 with panels of a multiple of 16 columns that tile the output rows
 // (Wo a multiple of the width): the pieces inside the input row by the shuffle above, the rest one by one.
 FS_TARGET_AVX2 void pack_row_stride2_avx2(const float* xc, const int64_t* rows, const int64_t* cols, int64_t lo,
@@ -1368,6 +1423,21 @@ FS_TARGET_AVX2 void pack_row_stride2_avx2(const float* xc, const int64_t* rows, 
     }
 }
 #endif
+
+// col2im_channel's stride-2 path; false where it does not apply (reflect padding, other strides, no AVX2, more
+// than 64 taps to a row).
+bool col2im_channel_s2(const Conv2dParams& p, const Conv2dGeom& g, const float* col, int64_t ldcol, int64_t c,
+                       float* dxc) {
+#if FS_CONV_X86
+    if (p.pad_mode != PadMode::zeros || p.stride_h != 2 || p.stride_w != 2 || g.KH * g.KW > 64 || !cpu_has_avx2())
+        return false;
+    col2im_channel_s2_avx2(p, g, col, ldcol, c, dxc);
+    return true;
+#else
+    (void)p, (void)g, (void)col, (void)ldcol, (void)c, (void)dxc;
+    return false;
+#endif
+}
 
 // One image's column matrix, B(k, j) = x[c, ih, iw] for k = (c·KH + kh)·KW + kw and output position
 // j = oh·Wo + ow (0 in zero padding, the mirrored pixel in reflect padding), packed block by block straight from
@@ -1533,6 +1603,8 @@ void backward_per_image(const Conv2dParams& p, const Conv2dGeom& g, const ColInd
     // computed transposed: then every thread has a (K, OC) slice and the final sum transposes.
     const int64_t first_part = transposed ? 0 : 1;
     float* parts = dw ? t_part.get((threads - first_part) * g.OC * K) : nullptr;
+    std::optional<SgemmPackedA> wt;  // Wᵀ (K, OC), packed once for every image's data gradient
+    if (dx) wt.emplace(true, K, g.OC, w, K);
     parallel_for(threads, [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) {
             const int64_t nb = g.N * t / threads, ne = g.N * (t + 1) / threads;
@@ -1556,9 +1628,9 @@ void backward_per_image(const Conv2dParams& p, const Conv2dGeom& g, const ColInd
                 if (dx) {
                     float* dxn = dx + n * CHW;
                     if (pointwise) {
-                        sgemm(true, false, K, P, g.OC, 1.f, w, K, dyn, P, 0.f, dxn, P);
+                        sgemm_packed(*wt, P, 1.f, dyn, P, 0.f, dxn, P);
                     } else {
-                        sgemm(true, false, K, P, g.OC, 1.f, w, K, dyn, P, 0.f, dcol, P);
+                        sgemm_packed(*wt, P, 1.f, dyn, P, 0.f, dcol, P);
                         for (int64_t c = 0; c < g.C; ++c) col2im_channel(p, g, ix, dcol, P, c, dxn + c * HW);
                     }
                 }
