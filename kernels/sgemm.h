@@ -74,4 +74,9 @@ class SgemmPackB {
 void sgemm_packed(const SgemmPackedA& a, int64_t N, float alpha, const SgemmPackB& b, float beta, float* C,
                   int64_t ldc);
 
+/// C (M × N) = alpha·op(A)·B + beta·C with op(A) stored (as for sgemm) and B given by its packer, in the calling
+/// thread.
+void sgemm_packed(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                  const SgemmPackB& b, float beta, float* C, int64_t ldc);
+
 }  // namespace fs

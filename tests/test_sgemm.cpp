@@ -243,9 +243,9 @@ class StoredPack final : public SgemmPackB {
 }  // namespace
 
 // On every kernel family: the same bits as sgemm on one thread (same K blocks, same kernel; sgemm itself is held
-// to the reference above), with B stored and with B through a packer, on sizes with edge panels (M and N not
-// multiples of any tile), several K blocks (K = 700, 1000) and N blocks (N = 1100); C outside its window untouched
-// and, with beta 0, never read (NaN there).
+// to the reference above), with B stored and with B through a packer (A packed ahead, or stored), on sizes with
+// edge panels (M and N not multiples of any tile), several K blocks (K = 700, 1000) and N blocks (N = 1100); C
+// outside its window untouched and, with beta 0, never read (NaN there).
 TEST(SgemmPacked, GivesSgemmsBitsOnEveryKernel) {
     const int prev_threads = num_threads();
     set_num_threads(1);
@@ -283,10 +283,13 @@ TEST(SgemmPacked, GivesSgemmsBitsOnEveryKernel) {
                 const StoredPack sp(B.data(), ldb, K, N);
                 sgemm_packed(pa, N, alpha, sp, beta, packed.data() + ldc, ldc);
                 EXPECT_GT(sp.calls, 0);
+                std::vector<float> a_stored = C0;  // A stored, packed as it goes; B by the packer
+                sgemm_packed(ta, M, N, K, alpha, A.data(), lda, sp, beta, a_stored.data() + ldc, ldc);
                 const std::string what = "M=" + std::to_string(M) + " N=" + std::to_string(N) +
                                          " K=" + std::to_string(K) + " variant " + std::to_string(variant);
                 EXPECT_EQ(std::memcmp(stored.data(), want.data(), want.size() * sizeof(float)), 0) << what;
                 EXPECT_EQ(std::memcmp(packed.data(), want.data(), want.size() * sizeof(float)), 0) << what;
+                EXPECT_EQ(std::memcmp(a_stored.data(), want.data(), want.size() * sizeof(float)), 0) << what;
             }
         }
         sgemm_force_kernel(prev);
@@ -302,6 +305,9 @@ TEST(SgemmPacked, RejectsBadArgumentsAndAStaleKernel) {
     const SgemmPackedA a(false, 2, 3, x.data(), 3);
     EXPECT_THROW(sgemm_packed(a, 4, 1, x.data(), 3, 0, x.data(), 4), Error);  // ldb < N
     EXPECT_THROW(sgemm_packed(a, 4, 1, x.data(), 4, 0, x.data(), 3), Error);  // ldc < N
+    const StoredPack sp(x.data(), 4, 3, 4);
+    EXPECT_THROW(sgemm_packed(false, 2, 4, 3, 1, x.data(), 2, sp, 0, x.data(), 4), Error);  // lda < K
+    EXPECT_THROW(sgemm_packed(false, 2, 4, 3, 1, x.data(), 3, sp, 0, x.data(), 3), Error);  // ldc < N
     if (sgemm_kernel_in_use() != SgemmKernel::generic) {  // packed for one kernel, run on another
         const SgemmKernel prev = sgemm_force_kernel(SgemmKernel::generic);
         EXPECT_THROW(sgemm_packed(a, 4, 1, x.data(), 4, 0, x.data(), 4), Error);

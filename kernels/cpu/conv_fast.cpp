@@ -20,7 +20,9 @@
 //    Im2colPack for col's blocks, which it gathers from x straight into the SGEMM's packed panels (for stride 2 by
 //    an AVX2 shuffle of the even lanes). That is one pass over the column floats instead of three (im2col's
 //    write, the packing's read and write): on Zen 3 the encoder's and discriminator's stride-2 forwards ran
-//    5-15 % faster, 15-20 % at 128 px (docs/PERFORMANCE.md).
+//    5-15 % faster, 15-20 % at 128 px (docs/PERFORMANCE.md). The backward likewise packs Wᵀ once per call for
+//    the data gradients, gathers dW's colᵀ straight from x (ColTPack: 8 column rows × 8 positions transposed in
+//    registers), and for stride 2 its col2im is a gather into registers (col2im_channel_s2_avx2): 1-4 % each.
 //      backward data:   dcol (K, P)     = Wᵀ · dy[n], col2im adds each entry back to its pixel
 //      backward weight: dW_t (OC, K)   += dy[n] · col[n]ᵀ per thread, the partial sums added at the end
 //
@@ -1439,6 +1441,116 @@ bool col2im_channel_s2(const Conv2dParams& p, const Conv2dGeom& g, const float* 
 #endif
 }
 
+#if FS_CONV_X86
+// d = s[0], s[2], ..., s[14] with the lanes of the 15-float window outside [f0, f1) read as 0 (and not touched).
+FS_TARGET_AVX2 inline __m256 gather8_stride2_avx2(const float* s, int64_t f0, int64_t f1) {
+    __m256 v[2];
+    if (f0 == 0 && f1 == 15) {
+        v[0] = _mm256_loadu_ps(s), v[1] = _mm256_maskload_ps(s + 8, lane_mask8_avx2(7));
+    } else {
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        for (int i = 0; i < 2; ++i) {
+            const __m256i at = _mm256_add_epi32(lane, _mm256_set1_epi32(8 * i));
+            const __m256i in = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(int(f0)), at),
+                                                   _mm256_cmpgt_epi32(_mm256_set1_epi32(int(f1)), at));
+            v[i] = _mm256_maskload_ps(s + 8 * i, in);
+        }
+    }
+    const __m256 a = _mm256_shuffle_ps(v[0], v[1], _MM_SHUFFLE(2, 0, 2, 0));  // (s0 s2 s8 s10 | s4 s6 s12 s14)
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(a), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+// ColTPack's blocks for stride 2, panels of a multiple of 8 columns, positions in pieces of 8 inside one output
+// row: 8 column rows gathered over 8 positions, transposed in registers, stored as 8 panel rows.
+FS_TARGET_AVX2 void pack_colt_stride2_avx2(const Conv2dParams& p, const Conv2dGeom& g, const int64_t* rows,
+                                           const int64_t* lo, const int64_t* hi, const float* x, int64_t k0,
+                                           int64_t kc, int64_t j0, int64_t nc, int64_t width, float* dst) {
+    const int64_t taps = g.KH * g.KW, K = g.C * taps;
+    for (int64_t q = 0; q * width < nc; ++q)
+        for (int64_t h = 0; h < width; h += 8) {
+            // the 8 column rows (c, kh, kw) of this group: plane, kernel row and column; -1: past K (zero)
+            const float* plane[8];
+            int64_t kh[8], off[8], kw[8];
+            for (int r = 0; r < 8; ++r) {
+                const int64_t j = j0 + q * width + h + r;
+                kh[r] = -1;
+                if (j >= j0 + nc || j >= K) continue;
+                plane[r] = x + j / taps * g.H * g.W;
+                kh[r] = j % taps / g.KW, kw[r] = j % g.KW, off[r] = kw[r] - p.pad_left;
+            }
+            int64_t oh = k0 / g.Wo, ow0 = k0 % g.Wo;
+            {  // the next group's input rows for these positions, into L2 while this group gathers
+                const int64_t jn = j0 + q * width + h + 8, r0 = std::max<int64_t>(0, 2 * oh - p.pad_top);
+                const int64_t r1 = std::min<int64_t>(g.H, 2 * ((k0 + kc - 1) / g.Wo) + g.KH - p.pad_top);
+                if (jn < std::min(j0 + nc, K) && r1 > r0)
+                    for (int64_t c = jn / taps; c <= std::min(j0 + nc, K) / taps && c < g.C && c <= (jn + 7) / taps;
+                         ++c) {
+                        const char* b = reinterpret_cast<const char*>(x + (c * g.H + r0) * g.W);
+                        for (int64_t o = 0; o < (r1 - r0) * g.W * 4; o += 64) __builtin_prefetch(b + o, 0, 2);
+                    }
+            }
+            for (int64_t kk = 0; kk < kc; kk += 8) {
+                __m256 v[8];
+                for (int r = 0; r < 8; ++r) {
+                    const int64_t ih = kh[r] < 0 ? -1 : rows[kh[r] * g.Ho + oh];
+                    if (ih < 0) {
+                        v[r] = _mm256_setzero_ps();
+                        continue;
+                    }
+                    const int64_t a = std::clamp<int64_t>(lo[kw[r]] - ow0, 0, 8);  // the valid outputs [a, e)
+                    const int64_t e = std::clamp<int64_t>(hi[kw[r]] - ow0, a, 8);
+                    v[r] = gather8_stride2_avx2(plane[r] + ih * g.W + 2 * ow0 + off[r], 2 * a,
+                                                std::max<int64_t>(2 * a, 2 * e - 1));
+                }
+                transpose8x8_avx2(v);
+                float* d = dst + (q * kc + kk) * width + h;
+                for (int i = 0; i < 8; ++i) _mm256_store_ps(d + i * width, v[i]);
+                if ((ow0 += 8) == g.Wo) ow0 = 0, ++oh;
+            }
+        }
+}
+#endif
+
+// The weight gradient's B = colᵀ (positions × column rows) of one image, packed block by block straight from the
+// input (see Im2colPack): B(k, j) = col(j, k), the column matrix's row j at position k.
+class ColTPack final : public SgemmPackB {
+ public:
+    ColTPack(const Conv2dParams& p, const Conv2dGeom& g, const ColIndex& ix, const float* xn)
+        : m_p(p), m_g(g), m_ix(ix), m_x(xn) {}
+
+    void pack(int64_t k0, int64_t kc, int64_t j0, int64_t nc, int width, float* dst) const override {
+#if FS_CONV_X86
+        if (m_p.stride_w == 2 && m_p.pad_mode == PadMode::zeros && width % 8 == 0 && m_g.Wo % 8 == 0 &&
+            k0 % 8 == 0 && kc % 8 == 0 && cpu_has_avx2())
+            return pack_colt_stride2_avx2(m_p, m_g, m_ix.rows.data(), m_ix.lo.data(), m_ix.hi.data(), m_x, k0, kc,
+                                          j0, nc, width, dst);
+#endif
+        const int64_t taps = m_g.KH * m_g.KW;
+        for (int64_t q = 0; q * width < nc; ++q)
+            for (int64_t c = 0; c < width; ++c) {
+                const int64_t j = j0 + q * width + c;
+                float* d = dst + q * kc * width + c;
+                if (q * width + c >= nc) {
+                    for (int64_t k = 0; k < kc; ++k) d[k * width] = 0.f;
+                    continue;
+                }
+                const float* xc = m_x + j / taps * m_g.H * m_g.W;
+                const int64_t kh = j % taps / m_g.KW, kw = j % m_g.KW;
+                for (int64_t k = 0; k < kc; ++k) {
+                    const int64_t oh = (k0 + k) / m_g.Wo, ow = (k0 + k) % m_g.Wo;
+                    const int64_t ih = m_ix.rows[size_t(kh * m_g.Ho + oh)], iw = m_ix.cols[size_t(kw * m_g.Wo + ow)];
+                    d[k * width] = ih < 0 || iw < 0 ? 0.f : xc[ih * m_g.W + iw];
+                }
+            }
+    }
+
+ private:
+    const Conv2dParams& m_p;
+    const Conv2dGeom& m_g;
+    const ColIndex& m_ix;
+    const float* m_x;
+};
+
 // One image's column matrix, B(k, j) = x[c, ih, iw] for k = (c·KH + kh)·KW + kw and output position
 // j = oh·Wo + ow (0 in zero padding, the mirrored pixel in reflect padding), packed block by block straight from
 // the input for sgemm_packed: the forward's im2col pass and the SGEMM's packing of its result become one gather.
@@ -1609,21 +1721,25 @@ void backward_per_image(const Conv2dParams& p, const Conv2dGeom& g, const ColInd
         for (int64_t t = t0; t < t1; ++t) {
             const int64_t nb = g.N * t / threads, ne = g.N * (t + 1) / threads;
             float* dwt = !dw ? nullptr : t < first_part ? dw : parts + (t - first_part) * g.OC * K;
-            float* col = pointwise || !dw ? nullptr : t_col.get(K * P);
+            float* col = pointwise || !dw || !transposed ? nullptr : t_col.get(K * P);
             float* dcol = pointwise || !dx ? nullptr : t_dcol.get(K * P);
             if (dwt && nb == ne) std::fill(dwt, dwt + g.OC * K, 0.f);
             for (int64_t n = nb; n < ne; ++n) {
                 const float* xn = x + n * CHW;
                 const float* dyn = dy + n * g.OC * P;
                 if (dwt) {
-                    if (!pointwise)
-                        for (int64_t c = 0; c < g.C; ++c) im2col_channel(p, g, ix, xn + c * HW, c, col, P);
-                    const float* cn = pointwise ? xn : col;
                     const float beta = n == nb ? 0.f : 1.f;
-                    if (transposed)
-                        sgemm(false, true, K, g.OC, P, 1.f, cn, P, dyn, P, beta, dwt, g.OC);
-                    else
-                        sgemm(false, true, g.OC, K, P, 1.f, dyn, P, cn, P, beta, dwt, K);
+                    if (!pointwise && !transposed) {  // dW += dy[n] · colᵀ, col never stored
+                        sgemm_packed(false, g.OC, K, P, 1.f, dyn, P, ColTPack(p, g, ix, xn), beta, dwt, K);
+                    } else {
+                        if (!pointwise)
+                            for (int64_t c = 0; c < g.C; ++c) im2col_channel(p, g, ix, xn + c * HW, c, col, P);
+                        const float* cn = pointwise ? xn : col;
+                        if (transposed)
+                            sgemm(false, true, K, g.OC, P, 1.f, cn, P, dyn, P, beta, dwt, g.OC);
+                        else
+                            sgemm(false, true, g.OC, K, P, 1.f, dyn, P, cn, P, beta, dwt, K);
+                    }
                 }
                 if (dx) {
                     float* dxn = dx + n * CHW;

@@ -639,8 +639,9 @@ void gemm_blocked_on(const KernelInfo& ki, int64_t M, int64_t N, int64_t K, floa
 
 // gemm_blocked_on with op(A) packed as it goes: a block of k_mc rows at a time on the BLIS-order path (AVX2,
 // generic), one MR-row panel at a time on the AVX-512 path.
-void gemm_blocked(const KernelInfo& ki, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+template <typename BSide>
+void gemm_blocked(const KernelInfo& ki, bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                  int64_t lda, const BSide& b, float beta, float* C, int64_t ldc) {
     const int MR = ki.mr;
     const bool avx512 = ki.id == SgemmKernel::avx512, avx2 = ki.id == SgemmKernel::avx2;
     float* apack = t_pack_a.get(k_block(ki, K) * (avx512 ? MR : ceil_div(k_mc, MR) * MR));
@@ -650,7 +651,7 @@ void gemm_blocked(const KernelInfo& ki, bool trans_a, bool trans_b, int64_t M, i
                    apack + (ir / MR) * kc * MR);
         return apack;
     };
-    gemm_blocked_on(ki, M, N, K, alpha, pack, StoredB{trans_b, B, ldb}, beta, C, ldc);
+    gemm_blocked_on(ki, M, N, K, alpha, pack, b, beta, C, ldc);
 }
 
 // C (M × N) = beta·C (beta 0: assigned, C not read), what a product with K = 0 or alpha = 0 leaves.
@@ -712,7 +713,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
     const int64_t units = split_n ? units_n : units_m;
     int64_t threads = std::min<int64_t>(num_threads(), units);
     if (2.0 * double(M) * double(N) * double(K) < k_parallel_min_flops) threads = 1;
-    if (threads <= 1) return gemm_blocked(ki, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (threads <= 1) return gemm_blocked(ki, trans_a, M, N, K, alpha, A, lda, StoredB{trans_b, B, ldb}, beta, C, ldc);
 
     parallel_for(threads, [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) {
@@ -720,11 +721,12 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
             if (split_n) {
                 const int64_t j0 = u0 * ki.nr, j1 = std::min(N, u1 * ki.nr);
                 const float* b = trans_b ? B + j0 * ldb : B + j0;
-                gemm_blocked(ki, trans_a, trans_b, M, j1 - j0, K, alpha, A, lda, b, ldb, beta, C + j0, ldc);
+                gemm_blocked(ki, trans_a, M, j1 - j0, K, alpha, A, lda, StoredB{trans_b, b, ldb}, beta, C + j0, ldc);
             } else {
                 const int64_t i0 = u0 * ki.mr, i1 = std::min(M, u1 * ki.mr);
                 const float* a = trans_a ? A + i0 : A + i0 * lda;
-                gemm_blocked(ki, trans_a, trans_b, i1 - i0, N, K, alpha, a, lda, B, ldb, beta, C + i0 * ldc, ldc);
+                gemm_blocked(ki, trans_a, i1 - i0, N, K, alpha, a, lda, StoredB{trans_b, B, ldb}, beta, C + i0 * ldc,
+                             ldc);
             }
         }
     });
@@ -794,6 +796,18 @@ struct CallerB {
 void sgemm_packed(const SgemmPackedA& a, int64_t N, float alpha, const SgemmPackB& b, float beta, float* C,
                   int64_t ldc) {
     SgemmPackedAccess::run(a, N, alpha, CallerB{b}, beta, C, ldc);
+}
+
+void sgemm_packed(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                  const SgemmPackB& b, float beta, float* C, int64_t ldc) {
+    FS_CHECK(M >= 0 && N >= 0 && K >= 0, "sgemm_packed: negative size M=", M, " N=", N, " K=", K);
+    FS_CHECK(lda >= std::max<int64_t>(1, trans_a ? M : K), "sgemm_packed: lda=", lda, " too small for op(A) ", M, "x",
+             K, trans_a ? " (transposed)" : "");
+    FS_CHECK(ldc >= std::max<int64_t>(1, N), "sgemm_packed: ldc=", ldc, " too small for C ", M, "x", N);
+    if (M == 0 || N == 0) return;
+    FS_CHECK(C != nullptr && (K == 0 || alpha == 0.0f || A != nullptr), "sgemm_packed: null pointer");
+    if (K == 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
+    gemm_blocked(kernel_info(kernel_now()), trans_a, M, N, K, alpha, A, lda, CallerB{b}, beta, C, ldc);
 }
 
 SgemmKernel sgemm_force_kernel(SgemmKernel k) {
