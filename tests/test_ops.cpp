@@ -486,6 +486,7 @@ TEST(ConvFast, TapDecomposedKeepsAnInfiniteWeightToItsOwnOutputs) {
 // last block); the last, 192 × 192 (9 M transformed floats) on 160 tiles, takes the unblocked path.
 TEST(ConvWinograd, MatchesTheReferenceForwardAndBackward) {
     if (cpu_simd_level() < SimdLevel::avx2) GTEST_SKIP() << "no AVX2 on this CPU: the Winograd path is off";
+    SimdCapGuard uncapped{cpu_simd_level()};  // the Winograd path itself, even under FS_SIMD=scalar
     const OpSpec& spec = op_by_name("conv2d");
     struct Case {
         Shape x, w;
@@ -522,6 +523,7 @@ TEST(ConvWinograd, MatchesTheReferenceForwardAndBackward) {
 // those with large filters only with enough tiles; the switch turns it off.
 TEST(ConvWinograd, CoversOnlyItsConvs) {
     if (cpu_simd_level() < SimdLevel::avx2) GTEST_SKIP() << "no AVX2 on this CPU: the Winograd path is off";
+    SimdCapGuard uncapped{cpu_simd_level()};  // the Winograd path itself, even under FS_SIMD=scalar
     auto geom = [](int64_t C, int64_t H, int64_t W, int64_t OC, int64_t k) {
         return Conv2dGeom{2, C, H, W, OC, k, k, H, W};
     };
