@@ -1006,6 +1006,21 @@ struct RegionPrefetch {
     }
 };
 
+// The input rows [*r0, *r1) that output positions [p0, p0 + n) read, over all kernel rows.
+void input_rows_read(const Conv2dParams& p, const Conv2dGeom& g, int64_t p0, int64_t n, int64_t* r0, int64_t* r1) {
+    *r0 = std::max<int64_t>(0, p0 / g.Wo * p.stride_h - p.pad_top);
+    *r1 = std::min<int64_t>(g.H, (p0 + n - 1) / g.Wo * p.stride_h + g.KH - p.pad_top);
+}
+
+// Prefetches (into L2) rows [r0, r1) of an input plane for the im2col gathers of the packers below: their few
+// lines per row at a stride of two rows are too short a run for the hardware prefetchers, and the gathers would
+// otherwise wait on L3 or memory.
+void prefetch_rows(const float* plane, int64_t W, int64_t r0, int64_t r1) {
+    if (r1 <= r0) return;
+    RegionPrefetch rows(plane + r0 * W, 1, 0, (r1 - r0) * W);
+    rows.issue(rows.total());
+}
+
 // C rows (12 pointers, each + col) += a (12 × kc, k-major) · b (kc × 32, k-major).
 FS_TARGET_AVX512 void tap_kernel(int64_t kc, const float* a, const float* b, float* const* rows, int64_t col) {
     constexpr int MR = int(k_tap_mr);
@@ -1321,6 +1336,13 @@ void taps_backward_data(const Conv2dParams& p, const Conv2dGeom& g, const float*
 // --- the GEMM paths ----------------------------------------------------------------------------------------------
 
 #if FS_CONV_X86
+// The lanes i of 8 whose index first + i lies in [f0, f1), as a maskload mask.
+FS_TARGET_AVX2 inline __m256i window_mask_avx2(int64_t first, int64_t f0, int64_t f1) {
+    const __m256i at = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(int(first)));
+    return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(int(f0)), at),
+                               _mm256_cmpgt_epi32(_mm256_set1_epi32(int(f1)), at));
+}
+
 // d[0..16) = s[0], s[2], ..., s[30], the even lanes of a 31-float window (s[31] is not read), shuffled into order.
 // With the window's lanes masked to [f0, f1) (f0 even), the lanes outside read as 0 and their memory is not
 // touched: a piece that runs into zero padding.
@@ -1330,13 +1352,7 @@ FS_TARGET_AVX2 inline void gather16_stride2_avx2(const float* s, float* d, int64
         v[0] = _mm256_loadu_ps(s), v[1] = _mm256_loadu_ps(s + 8), v[2] = _mm256_loadu_ps(s + 16);
         v[3] = _mm256_maskload_ps(s + 24, lane_mask8_avx2(7));
     } else {
-        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        for (int i = 0; i < 4; ++i) {
-            const __m256i at = _mm256_add_epi32(lane, _mm256_set1_epi32(8 * i));  // the lanes' window indices
-            const __m256i in = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(int(f0)), at),
-                                                   _mm256_cmpgt_epi32(_mm256_set1_epi32(int(f1)), at));
-            v[i] = _mm256_maskload_ps(s + 8 * i, in);
-        }
+        for (int i = 0; i < 4; ++i) v[i] = _mm256_maskload_ps(s + 8 * i, window_mask_avx2(8 * i, f0, f1));
     }
     // (s0 s2 s8 s10 | s4 s6 s12 s14), then its 64-bit pairs in the order 0, 2, 1, 3
     const __m256 a = _mm256_shuffle_ps(v[0], v[1], _MM_SHUFFLE(2, 0, 2, 0));
@@ -1353,7 +1369,6 @@ FS_TARGET_AVX2 inline void gather16_stride2_avx2(const float* s, float* d, int64
 FS_TARGET_AVX2 void col2im_channel_s2_avx2(const Conv2dParams& p, const Conv2dGeom& g, const float* col,
                                            int64_t ldcol, int64_t c, float* dxc) {
     const int64_t KH = g.KH, KW = g.KW, Wo = g.Wo, pl = p.pad_left;
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (int64_t ih = 0; ih < g.H; ++ih) {
         float* dr = dxc + ih * g.W;
         // the column rows (kh, kw) that read this input row, at output row oh: their entries for ow = 0
@@ -1377,10 +1392,7 @@ FS_TARGET_AVX2 void col2im_channel_s2_avx2(const Conv2dParams& p, const Conv2dGe
                 if (first >= 0 && first + 8 <= Wo) {
                     v = _mm256_loadu_ps(rows[t] + first);
                 } else {
-                    const __m256i at = _mm256_add_epi32(lane, _mm256_set1_epi32(int(first)));
-                    const __m256i in = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), at),
-                                                           _mm256_cmpgt_epi32(_mm256_set1_epi32(int(Wo)), at));
-                    v = _mm256_maskload_ps(rows[t] + first, in);
+                    v = _mm256_maskload_ps(rows[t] + first, window_mask_avx2(first, 0, Wo));
                 }
                 if (par[t])
                     o = _mm256_add_ps(o, v);
@@ -1448,13 +1460,7 @@ FS_TARGET_AVX2 inline __m256 gather8_stride2_avx2(const float* s, int64_t f0, in
     if (f0 == 0 && f1 == 15) {
         v[0] = _mm256_loadu_ps(s), v[1] = _mm256_maskload_ps(s + 8, lane_mask8_avx2(7));
     } else {
-        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        for (int i = 0; i < 2; ++i) {
-            const __m256i at = _mm256_add_epi32(lane, _mm256_set1_epi32(8 * i));
-            const __m256i in = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(int(f0)), at),
-                                                   _mm256_cmpgt_epi32(_mm256_set1_epi32(int(f1)), at));
-            v[i] = _mm256_maskload_ps(s + 8 * i, in);
-        }
+        for (int i = 0; i < 2; ++i) v[i] = _mm256_maskload_ps(s + 8 * i, window_mask_avx2(8 * i, f0, f1));
     }
     const __m256 a = _mm256_shuffle_ps(v[0], v[1], _MM_SHUFFLE(2, 0, 2, 0));  // (s0 s2 s8 s10 | s4 s6 s12 s14)
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(a), _MM_SHUFFLE(3, 1, 2, 0)));
@@ -1466,6 +1472,8 @@ FS_TARGET_AVX2 void pack_colt_stride2_avx2(const Conv2dParams& p, const Conv2dGe
                                            const int64_t* lo, const int64_t* hi, const float* x, int64_t k0,
                                            int64_t kc, int64_t j0, int64_t nc, int64_t width, float* dst) {
     const int64_t taps = g.KH * g.KW, K = g.C * taps;
+    int64_t r0, r1;  // the input rows the positions [k0, k0 + kc) read
+    input_rows_read(p, g, k0, kc, &r0, &r1);
     for (int64_t q = 0; q * width < nc; ++q)
         for (int64_t h = 0; h < width; h += 8) {
             // the 8 column rows (c, kh, kw) of this group: plane, kernel row and column; -1: past K (zero)
@@ -1479,16 +1487,10 @@ FS_TARGET_AVX2 void pack_colt_stride2_avx2(const Conv2dParams& p, const Conv2dGe
                 kh[r] = j % taps / g.KW, kw[r] = j % g.KW, off[r] = kw[r] - p.pad_left;
             }
             int64_t oh = k0 / g.Wo, ow0 = k0 % g.Wo;
-            {  // the next group's input rows for these positions, into L2 while this group gathers
-                const int64_t jn = j0 + q * width + h + 8, r0 = std::max<int64_t>(0, 2 * oh - p.pad_top);
-                const int64_t r1 = std::min<int64_t>(g.H, 2 * ((k0 + kc - 1) / g.Wo) + g.KH - p.pad_top);
-                if (jn < std::min(j0 + nc, K) && r1 > r0)
-                    for (int64_t c = jn / taps; c <= std::min(j0 + nc, K) / taps && c < g.C && c <= (jn + 7) / taps;
-                         ++c) {
-                        const char* b = reinterpret_cast<const char*>(x + (c * g.H + r0) * g.W);
-                        for (int64_t o = 0; o < (r1 - r0) * g.W * 4; o += 64) __builtin_prefetch(b + o, 0, 2);
-                    }
-            }
+            // the next group's input rows for these positions, while this group gathers
+            const int64_t jn = j0 + q * width + h + 8, jend = std::min(j0 + nc, K);
+            for (int64_t c = jn / taps; jn < jend && c <= jend / taps && c < g.C && c <= (jn + 7) / taps; ++c)
+                prefetch_rows(x + c * g.H * g.W, g.W, r0, r1);
             for (int64_t kk = 0; kk < kc; kk += 8) {
                 __m256 v[8];
                 for (int r = 0; r < 8; ++r) {
@@ -1565,13 +1567,16 @@ class Im2colPack final : public SgemmPackB {
 #if FS_CONV_X86
         const bool s2 = m_p.stride_w == 2 && width % 16 == 0 && m_g.Wo % width == 0 && j0 % width == 0 &&
                         cpu_has_avx2();
+        int64_t r0, r1;  // the input rows the columns [j0, j0 + nc) read
+        input_rows_read(m_p, m_g, j0, nc, &r0, &r1);
 #endif
         int64_t c = k0 / taps, kh = k0 % taps / m_g.KW, kw = k0 % m_g.KW;
         for (int64_t k = 0; k < kc; ++k) {
             const float* xc = m_x + c * m_g.H * m_g.W;
 #if FS_CONV_X86
             if (s2) {
-                if ((k == 0 || (kh == 0 && kw == 0)) && c + 1 < m_g.C) prefetch_rows(xc + m_g.H * m_g.W, j0, nc);
+                if ((k == 0 || (kh == 0 && kw == 0)) && c + 1 < m_g.C)  // the next channel's, while this one packs
+                    prefetch_rows(xc + m_g.H * m_g.W, m_g.W, r0, r1);
                 pack_row_stride2_avx2(xc, m_ix.rows.data() + kh * m_g.Ho, m_ix.cols.data() + kw * m_g.Wo,
                                       m_ix.lo[size_t(kw)], m_ix.hi[size_t(kw)], m_g.W, m_g.Wo, kw - m_p.pad_left, j0,
                                       nc, width, kc * width, m_p.pad_mode == PadMode::zeros, dst + k * width);
@@ -1601,18 +1606,6 @@ class Im2colPack final : public SgemmPackB {
     }
 
  private:
-    // Prefetches (into L2) the rows of input plane xc that the output columns [j0, j0 + nc) read: the next
-    // channel's, while this one is packed. Its few lines per row at a stride of two rows are too short a run for
-    // the hardware prefetchers, and the gathers would otherwise wait on L3 or memory.
-    void prefetch_rows(const float* xc, int64_t j0, int64_t nc) const {
-        const int64_t oh0 = j0 / m_g.Wo, oh1 = (j0 + nc - 1) / m_g.Wo;
-        const int64_t r0 = std::max<int64_t>(0, oh0 * m_p.stride_h - m_p.pad_top);
-        const int64_t r1 = std::min<int64_t>(m_g.H - 1, oh1 * m_p.stride_h + m_g.KH - 1 - m_p.pad_top);
-        const char* base = reinterpret_cast<const char*>(xc + r0 * m_g.W);
-        const int64_t bytes = (r1 - r0 + 1) * m_g.W * int64_t(sizeof(float));
-        for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(base + b, 0, 2);
-    }
-
     // d[0..n) = row (c, kh, kw) of the matrix at output row oh, columns ow0 .. ow0+n−1; d[n..width) = 0.
     void row_piece(const float* xc, int64_t kh, int64_t kw, int64_t oh, int64_t ow0, int64_t n, int width,
                    float* d) const {
